@@ -1,0 +1,101 @@
+"""Credentials (HTTP Basic with a password or `__token__`, Bearer tokens) and rights."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from releases.models import ApiToken, Project, Role
+from releases.tokens import api_token_digest
+
+
+class AuthenticationFailed(Exception):
+    """Missing or invalid credentials: HTTP 401 with `WWW-Authenticate: Basic`."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is acting: a user, and the API token they used (None for a password)."""
+
+    user: AbstractBaseUser
+    token: ApiToken | None = None
+
+    @property
+    def token_prefix(self) -> str:
+        return self.token.prefix if self.token else ""
+
+    def may_act_on(self, project: Project) -> bool:
+        """A token scoped to another project grants nothing on this one."""
+        return self.token is None or self.token.project_id is None or self.token.project_id == project.pk
+
+
+def _credentials_from_header(header: str, *, allow_bearer: bool) -> tuple[str, str] | None:
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "bearer" and allow_bearer and value:
+        return "__token__", value
+    if scheme != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise AuthenticationFailed(
+            "Invalid HTTP Basic credentials: the header is not valid base64 of 'user:password'."
+        ) from None
+    username, sep, password = decoded.partition(":")
+    if not sep:
+        raise AuthenticationFailed("Invalid HTTP Basic credentials: expected 'user:password'.")
+    return username, password
+
+
+def authenticate_header(header: str | None, *, allow_bearer: bool = False) -> Principal:
+    """Resolve an Authorization header to a Principal or raise AuthenticationFailed."""
+    if not header:
+        raise AuthenticationFailed(
+            "Authentication required: use your username and password, or '__token__' and an API token."
+        )
+    credentials = _credentials_from_header(header, allow_bearer=allow_bearer)
+    if credentials is None:
+        raise AuthenticationFailed("Unsupported authorization scheme: use HTTP Basic (or Bearer for the API).")
+    username, secret = credentials
+    if username == "__token__":
+        return _authenticate_token(secret)
+    if len(username) > 150 or len(secret) > 1024 or "\x00" in username + secret:
+        raise AuthenticationFailed("Invalid username or password.")
+    user = authenticate(username=username, password=secret)
+    if user is None or not user.is_active:
+        raise AuthenticationFailed("Invalid username or password.")
+    return Principal(user=user)
+
+
+def _authenticate_token(token: str) -> Principal:
+    if not token or len(token) > 256:
+        raise AuthenticationFailed("Invalid API token.")
+    api_token = ApiToken.objects.select_related("user", "project").filter(digest=api_token_digest(token)).first()
+    if api_token is None or not api_token.user.is_active:
+        raise AuthenticationFailed("Invalid or revoked API token: create a new one on the API tokens page.")
+    now = timezone.now()
+    # One write per minute at most: uploads from a CI matrix must not serialise on this row.
+    if api_token.last_used is None or (now - api_token.last_used).total_seconds() > 60:
+        ApiToken.objects.filter(pk=api_token.pk).update(last_used=now)
+    return Principal(user=api_token.user, token=api_token)
+
+
+def role_of(user, project: Project) -> str | None:
+    if not user or not user.is_authenticated:
+        return None
+    return Role.objects.filter(project=project, user=user).values_list("role", flat=True).first()
+
+
+def can_upload(principal: Principal, project: Project) -> bool:
+    return principal.may_act_on(project) and role_of(principal.user, project) is not None

@@ -1,0 +1,525 @@
+"""Every state change of projects and releases lives here, once.
+
+Views, the upload endpoint, Django admin, the API and management commands call these
+functions and never change release state themselves. Each one opens a transaction, locks
+the rows it changes, checks the state, changes it, writes the public journal (only for
+what becomes public) and the audit log, and raises a domain error otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+from packaging.utils import canonicalize_version
+from packaging.version import Version
+
+from releases.auth import Principal, role_of
+from releases.errors import PermissionDenied, ReleaseStateError, UploadError
+from releases.models import (
+    ApiToken,
+    AuditEvent,
+    BurnedFilename,
+    File,
+    JournalEntry,
+    Project,
+    Release,
+    RetiredDraftToken,
+    Role,
+)
+from releases.storage import delete_objects, file_key, store_file
+from releases.tokens import draft_token_for, draft_token_hash, new_api_token, new_draft_nonce
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs a state change, and through which channel, for the audit log."""
+
+    user: Any
+    channel: str
+    client_ip: str | None = None
+    token: ApiToken | None = None
+
+    @classmethod
+    def from_principal(cls, principal: Principal, channel: str, client_ip: str | None = None) -> Actor:
+        return cls(user=principal.user, channel=channel, client_ip=client_ip, token=principal.token)
+
+
+def _audit(actor: Actor, action: str, *, project: str = "", version: str = "", **detail: Any) -> None:
+    user = actor.user if getattr(actor.user, "is_authenticated", False) else None
+    AuditEvent.objects.create(
+        actor=user,
+        actor_name=user.get_username() if user else "",
+        channel=actor.channel,
+        action=action,
+        project_name=project,
+        version=version,
+        detail=detail,
+        client_ip=actor.client_ip,
+        token_prefix=actor.token.prefix if actor.token else "",
+    )
+
+
+# --- journal -----------------------------------------------------------------------------
+
+
+def _lock_journal() -> None:
+    """Serialise public writes so serials become visible in order.
+
+    Without this, a transaction that took serial 11 could commit before the one holding
+    serial 10, and a mirror that already read 11 would never see 10.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(7201)")
+
+
+def _bump_project_serial(project: Project) -> None:
+    serial = JournalEntry.objects.filter(name=project.normalized_name).aggregate(m=Max("id"))["m"]
+    Project.objects.filter(pk=project.pk).update(last_serial=serial)
+    project.last_serial = serial
+
+
+def _journal_file_added(project: Project, release: Release, stored: File, by: str) -> None:
+    JournalEntry.objects.create(
+        name=project.normalized_name,
+        version=release.version,
+        action=JournalEntry.ADD_FILE.format(packagetype=stored.packagetype, filename=stored.filename),
+        submitted_by=by,
+    )
+
+
+# --- uploads -----------------------------------------------------------------------------
+
+
+@dataclass
+class IncomingFile:
+    """A distribution file that passed every check of the upload pipeline."""
+
+    filename: str
+    packagetype: str
+    python_version: str
+    local_path: str
+    size: int
+    sha256: str
+    blake2_256: str
+    md5: str
+    metadata: bytes | None
+    requires_python: str = ""
+
+    @property
+    def key(self) -> str:
+        return file_key(self.blake2_256, self.filename)
+
+
+@dataclass
+class UploadOutcome:
+    release: Release
+    file: File
+    # "new", "replaced" or "unchanged"
+    result: str
+    replaced_key: str | None = None
+    release_created: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+RELEASE_METADATA_FIELDS = (
+    "metadata_version",
+    "summary",
+    "description",
+    "description_content_type",
+    "author",
+    "author_email",
+    "maintainer",
+    "maintainer_email",
+    "license",
+    "license_expression",
+    "keywords",
+    "home_page",
+    "download_url",
+    "requires_python",
+    "requires_dist",
+    "provides_extra",
+    "classifiers",
+    "project_urls",
+    "platform",
+)
+
+
+def _file_exists_message(filename: str) -> str:
+    # twine --skip-existing recognises a 400 whose reason starts with "File already exists".
+    return (
+        f"File already exists ('{filename}', with different contents). A published file can "
+        "never be replaced: bump the version, or upload with --skip-existing to ignore it."
+    )
+
+
+def _classify_existing(incoming: IncomingFile) -> tuple[str, File | None]:
+    """Return ("new" | "unchanged" | "replace", existing file). Raise for conflicts."""
+    existing = File.objects.select_related("release").filter(filename=incoming.filename).first()
+    if existing is None:
+        if BurnedFilename.objects.filter(filename=incoming.filename).exists():
+            raise UploadError(
+                400,
+                f"File already exists: the filename '{incoming.filename}' was used by a "
+                "published release and can never be reused. Use a new version.",
+            )
+        return "new", None
+    if existing.sha256_digest == incoming.sha256:
+        return "unchanged", existing
+    if existing.release.is_draft:
+        return "replace", existing
+    raise UploadError(400, _file_exists_message(incoming.filename))
+
+
+def add_file_to_release(
+    *,
+    project_name: str,
+    normalized_name: str,
+    version: Version,
+    version_string: str,
+    incoming: IncomingFile,
+    metadata: dict[str, Any],
+    principal: Principal,
+    draft_requested: bool,
+    client_ip: str | None = None,
+) -> UploadOutcome:
+    """Store an uploaded file and record it in its (new or existing) release.
+
+    The object is written before the transaction and removed if the transaction does not
+    commit, so a failure never leaves a row pointing at nothing nor an orphan object. A
+    replaced draft file's old object is deleted only after the replacement committed.
+    """
+    # A quick look without locks, so identical re-uploads answer without touching storage.
+    kind, existing = _classify_existing(incoming)
+    if kind == "unchanged":
+        _check_rights(principal, existing.release.project)
+        return UploadOutcome(release=existing.release, file=existing, result="unchanged")
+
+    store_file(incoming.key, incoming.local_path)
+    try:
+        outcome = _record_upload(
+            project_name=project_name,
+            normalized_name=normalized_name,
+            version=version,
+            version_string=version_string,
+            incoming=incoming,
+            metadata=metadata,
+            principal=principal,
+            draft_requested=draft_requested,
+            client_ip=client_ip,
+        )
+    except BaseException:
+        if not File.objects.filter(path=incoming.key).exists():
+            delete_objects([incoming.key])
+        raise
+    if outcome.result == "unchanged" and outcome.file.path != incoming.key:
+        delete_objects([incoming.key])
+    if outcome.replaced_key and outcome.replaced_key != incoming.key:
+        delete_objects([outcome.replaced_key])
+    return outcome
+
+
+def _check_rights(principal: Principal, project: Project) -> None:
+    if not principal.may_act_on(project):
+        raise UploadError(403, f"This API token is scoped to another project and cannot upload to '{project.name}'.")
+    if role_of(principal.user, project) is None:
+        raise UploadError(
+            403,
+            f"The user '{principal.user.get_username()}' isn't allowed to upload to project "
+            f"'{project.name}'. Ask an owner of the project to add you as a maintainer.",
+        )
+
+
+def _get_or_create_project(name: str, normalized_name: str, principal: Principal) -> tuple[Project, bool]:
+    project = Project.objects.select_for_update().filter(normalized_name=normalized_name).first()
+    if project is not None:
+        return project, False
+    if principal.token is not None and principal.token.project_id is not None:
+        raise UploadError(403, "This API token is scoped to one project and cannot create a new project.")
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(name=name, normalized_name=normalized_name)
+            Role.objects.create(project=project, user=principal.user, role=Role.OWNER)
+    except IntegrityError:
+        # Another upload created it first; it decides who owns the name.
+        return Project.objects.select_for_update().get(normalized_name=normalized_name), False
+    return project, True
+
+
+def _record_upload(
+    *,
+    project_name: str,
+    normalized_name: str,
+    version: Version,
+    version_string: str,
+    incoming: IncomingFile,
+    metadata: dict[str, Any],
+    principal: Principal,
+    draft_requested: bool,
+    client_ip: str | None,
+) -> UploadOutcome:
+    actor = Actor.from_principal(principal, AuditEvent.UPLOAD, client_ip)
+    with transaction.atomic():
+        project, project_created = _get_or_create_project(project_name, normalized_name, principal)
+        if not project_created:
+            _check_rights(principal, project)
+
+        canonical = canonical_version(version)
+        release = Release.objects.select_for_update().filter(project=project, canonical_version=canonical).first()
+        release_created = False
+        if release is None:
+            release = _create_release(
+                project,
+                version_string,
+                canonical,
+                principal,
+                draft=draft_requested or not project.auto_publish_releases,
+            )
+            release_created = True
+        elif release.is_draft:
+            if release.is_expired:
+                raise UploadError(
+                    400,
+                    f"The draft of {project.name} {release.version} expired on "
+                    f"{release.draft_expires:%Y-%m-%d}. Discard it (dashboard, API or "
+                    "'manage.py discard_draft') and upload again.",
+                )
+        elif draft_requested:
+            raise UploadError(
+                400,
+                f"{project.name} {release.version} is already published; it cannot become a draft. "
+                "Upload a new version as a draft instead.",
+            )
+
+        # Classify again under the release lock: a concurrent upload may have won.
+        kind, existing = _classify_existing(incoming)
+        if kind == "unchanged":
+            return UploadOutcome(release=existing.release, file=existing, result="unchanged")
+        if existing is not None and existing.release_id != release.pk:
+            raise UploadError(400, _file_exists_message(incoming.filename))
+
+        replaced_key = None
+        if existing is not None:
+            replaced_key = existing.path
+            existing.delete()
+        elif incoming.packagetype == File.SDIST and release.files.filter(packagetype=File.SDIST).exists():
+            raise UploadError(
+                400,
+                f"Only one sdist may be uploaded per release: {project.name} {release.version} already has one.",
+            )
+
+        stored = File.objects.create(
+            release=release,
+            filename=incoming.filename,
+            packagetype=incoming.packagetype,
+            python_version=incoming.python_version,
+            requires_python=incoming.requires_python,
+            size=incoming.size,
+            sha256_digest=incoming.sha256,
+            blake2_256_digest=incoming.blake2_256,
+            md5_digest=incoming.md5,
+            uploader=principal.user,
+            path=incoming.key,
+            metadata=incoming.metadata,
+            metadata_sha256=_sha256(incoming.metadata) if incoming.metadata is not None else None,
+        )
+
+        # The release describes its newest upload.
+        for name in RELEASE_METADATA_FIELDS:
+            if name in metadata:
+                setattr(release, name, metadata[name])
+        release.uploader = release.uploader or principal.user
+        release.save()
+
+        if not release.is_draft:
+            _lock_journal()
+            by = principal.user.get_username()
+            if release_created:
+                JournalEntry.objects.create(
+                    name=project.normalized_name,
+                    version=release.version,
+                    action=JournalEntry.NEW_RELEASE,
+                    submitted_by=by,
+                )
+            _journal_file_added(project, release, stored, by)
+            BurnedFilename.objects.get_or_create(filename=stored.filename)
+            _bump_project_serial(project)
+
+        _audit(
+            actor,
+            "replace file" if replaced_key else "upload file",
+            project=project.name,
+            version=release.version,
+            filename=incoming.filename,
+            sha256=incoming.sha256,
+            draft=release.is_draft,
+        )
+    return UploadOutcome(
+        release=release,
+        file=stored,
+        result="replaced" if replaced_key else "new",
+        replaced_key=replaced_key,
+        release_created=release_created,
+    )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def canonical_version(version: Version) -> str:
+    return canonicalize_version(version, strip_trailing_zero=False)
+
+
+def _create_release(project: Project, version: str, canonical: str, principal: Principal, *, draft: bool) -> Release:
+    release = Release(project=project, version=version, canonical_version=canonical, uploader=principal.user)
+    if draft:
+        existing = list(Release.objects.live_drafts().filter(project=project).order_by("created"))
+        if len(existing) >= settings.PYPIDRAFT_MAX_DRAFTS_PER_PROJECT:
+            names = ", ".join(d.version for d in existing)
+            raise UploadError(
+                400,
+                f"Too many drafts: {project.name} already has a draft ({names}) and allows at most "
+                f"{settings.PYPIDRAFT_MAX_DRAFTS_PER_PROJECT}. Publish or discard it first "
+                f"(dashboard, API, or 'manage.py publish_release {project.normalized_name} "
+                f"{existing[0].version}').",
+            )
+        release.draft_nonce = new_draft_nonce()
+        release.draft_token_hash = draft_token_hash(draft_token_for(release.draft_nonce))
+    else:
+        release.published = timezone.now()
+    release.save()
+    return release
+
+
+# --- drafts ------------------------------------------------------------------------------
+
+
+def draft_token(release: Release) -> str:
+    """The draft's current token, for the people allowed to see it."""
+    if not release.is_draft:
+        raise ReleaseStateError(f"{release} is published; it has no draft token.")
+    return draft_token_for(release.draft_nonce)
+
+
+def publish_release(*, release: Release, actor: Actor) -> Release:
+    """Make a draft public, atomically, in a number of queries independent of its files."""
+    with transaction.atomic():
+        locked = Release.objects.select_for_update().select_related("project").get(pk=release.pk)
+        project = locked.project
+        if not locked.is_draft:
+            raise ReleaseStateError(
+                f"{project.name} {locked.version} was already published on {locked.published:%Y-%m-%d %H:%M} UTC; nothing changed."
+            )
+        if locked.is_expired:
+            raise ReleaseStateError(
+                f"The draft of {project.name} {locked.version} has expired; discard it and upload again."
+            )
+        _lock_journal()
+        now = timezone.now()
+        by = actor.user.get_username() if getattr(actor.user, "is_authenticated", False) else actor.channel
+        RetiredDraftToken.objects.create(token_hash=locked.draft_token_hash, release=locked)
+        Release.objects.filter(pk=locked.pk).update(published=now, draft_nonce=None, draft_token_hash=None)
+        JournalEntry.objects.create(
+            name=project.normalized_name, version=locked.version, action=JournalEntry.NEW_RELEASE, submitted_by=by
+        )
+        with connection.cursor() as cursor:
+            # Set-based writes: one statement each, whatever the number of files.
+            cursor.execute(
+                f"INSERT INTO {JournalEntry._meta.db_table} (name, version, action, submitted_date, submitted_by) "
+                f"SELECT %s, %s, 'add ' || packagetype || ' file ' || filename, %s, %s "
+                f"FROM {File._meta.db_table} WHERE release_id = %s ORDER BY filename",
+                [project.normalized_name, locked.version, now, by, locked.pk],
+            )
+            cursor.execute(
+                f"INSERT INTO {BurnedFilename._meta.db_table} (filename, created) "
+                f"SELECT filename, %s FROM {File._meta.db_table} WHERE release_id = %s "
+                "ON CONFLICT (filename) DO NOTHING",
+                [now, locked.pk],
+            )
+        _bump_project_serial(project)
+        _audit(actor, "publish", project=project.name, version=locked.version)
+    locked.published, locked.draft_nonce, locked.draft_token_hash = now, None, None
+    return locked
+
+
+def discard_draft(*, release: Release, actor: Actor) -> None:
+    """Delete a draft and, once that committed, its stored objects."""
+    with transaction.atomic():
+        locked = Release.objects.select_for_update().select_related("project").get(pk=release.pk)
+        if not locked.is_draft:
+            raise ReleaseStateError(
+                f"{locked.project.name} {locked.version} is published; only drafts can be discarded."
+            )
+        keys = list(File.objects.filter(release=locked).values_list("path", flat=True))
+        _audit(actor, "discard", project=locked.project.name, version=locked.version, files=len(keys))
+        locked.delete()
+        transaction.on_commit(lambda: delete_objects(keys))
+
+
+def rotate_draft_token(*, release: Release, actor: Actor) -> str:
+    """Give a draft a new token; the old URLs stop working at once. Returns the new token."""
+    with transaction.atomic():
+        locked = Release.objects.select_for_update().select_related("project").get(pk=release.pk)
+        if not locked.is_draft:
+            raise ReleaseStateError(f"{locked.project.name} {locked.version} is published; it has no draft link.")
+        locked.draft_nonce = new_draft_nonce()
+        token = draft_token_for(locked.draft_nonce)
+        locked.draft_token_hash = draft_token_hash(token)
+        locked.save(update_fields=["draft_nonce", "draft_token_hash"])
+        _audit(actor, "rotate draft token", project=locked.project.name, version=locked.version)
+    release.draft_nonce, release.draft_token_hash = locked.draft_nonce, locked.draft_token_hash
+    return token
+
+
+def purge_expired_drafts(*, actor: Actor) -> list[str]:
+    """Delete every expired draft and its objects; return 'project version' for each."""
+    purged = []
+    for release in Release.objects.expired_drafts().select_related("project"):
+        with transaction.atomic():
+            locked = Release.objects.select_for_update().filter(pk=release.pk).drafts().first()
+            if locked is None or not locked.is_expired:
+                continue
+            keys = list(File.objects.filter(release=locked).values_list("path", flat=True))
+            _audit(actor, "purge expired draft", project=release.project.name, version=release.version)
+            locked.delete()
+            transaction.on_commit(lambda keys=keys: delete_objects(keys))
+        purged.append(f"{release.project.name} {release.version}")
+    return purged
+
+
+# --- projects and tokens -----------------------------------------------------------------
+
+
+def set_auto_publish(*, project: Project, enabled: bool, actor: Actor) -> Project:
+    if role_of(actor.user, project) != Role.OWNER:
+        raise PermissionDenied("Only owners can change project settings.")
+    with transaction.atomic():
+        Project.objects.filter(pk=project.pk).update(auto_publish_releases=enabled)
+        _audit(actor, "set auto_publish_releases", project=project.name, enabled=enabled)
+    project.auto_publish_releases = enabled
+    return project
+
+
+def create_api_token(
+    *, user, project: Project | None = None, description: str = "", actor: Actor | None = None
+) -> tuple[ApiToken, str]:
+    """Create an API token; the secret is returned once and never stored."""
+    token, prefix, digest = new_api_token()
+    with transaction.atomic():
+        api_token = ApiToken.objects.create(
+            user=user, project=project, description=description, prefix=prefix, digest=digest
+        )
+        _audit(
+            actor or Actor(user=user, channel=AuditEvent.COMMAND),
+            "create api token",
+            project=project.name if project else "",
+            token=prefix,
+        )
+    return api_token, token

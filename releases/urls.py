@@ -1,0 +1,29 @@
+from django.urls import path, register_converter
+
+from releases import views, views_upload
+
+
+class DraftSpecConverter:
+    """`<version>--draft--<token>`: PEP 440 versions never contain '--'."""
+
+    regex = r"[^/]+?--draft--[^/]+"
+
+    def to_python(self, value: str) -> tuple[str, str]:
+        version, _, token = value.partition("--draft--")
+        return version, token
+
+    def to_url(self, value: tuple[str, str]) -> str:
+        return f"{value[0]}--draft--{value[1]}"
+
+
+register_converter(DraftSpecConverter, "draftspec")
+
+app_name = "releases"
+
+urlpatterns = [
+    path("legacy/", views_upload.upload, name="upload"),
+    path("legacy/draft/", views_upload.upload, {"draft_endpoint": True}, name="upload-draft"),
+    path("project/<str:project_name>/", views.project_page, name="project"),
+    path("project/<str:project_name>/<draftspec:spec>/", views.preview, name="preview"),
+    path("project/<str:project_name>/<str:version>/", views.release_page, name="release"),
+]

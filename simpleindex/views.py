@@ -1,0 +1,310 @@
+"""Read side for installers and mirrors: the simple index, per-draft indexes, downloads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Max
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.urls import reverse
+from django.views.decorators.http import require_safe
+from packaging.utils import canonicalize_name
+
+from releases.models import File, JournalEntry, Project, Release
+from releases.storage import STORAGE_ERRORS, packages_storage
+from simpleindex import builder
+
+# Bump when the rendered output changes shape, so validators from older code never match.
+RENDER_VERSION = "1"
+
+PRIVATE_HEADERS = {
+    "Cache-Control": "private, no-store",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Referrer-Policy": "no-referrer",
+}
+DIGEST_PATH = re.compile(r"^[0-9a-f]{2}$")
+
+
+def _etag_matches(request: HttpRequest, etag: str) -> bool:
+    header = request.headers.get("If-None-Match", "")
+    return header.strip() == "*" or etag in [tag.strip() for tag in header.split(",")]
+
+
+def index_response(
+    request: HttpRequest,
+    *,
+    build: Callable[[], dict[str, Any]],
+    template: str,
+    serial: int | None,
+    validator: str | None,
+) -> HttpResponse:
+    """Negotiate, answer conditional requests, render. `validator` None means private."""
+    try:
+        content_type = builder.choose_content_type(request)
+    except builder.NotAcceptable as exc:
+        return HttpResponse(str(exc) + "\n", status=406, content_type="text/plain; charset=utf-8")
+    headers = {"Vary": "Accept", "X-PyPI-Last-Serial": str(serial or 0)}
+    if validator is None:
+        headers.update(PRIVATE_HEADERS)
+    else:
+        fmt = {builder.JSON_V1: "j", builder.HTML_V1: "h", builder.TEXT_HTML: "t"}[content_type]
+        headers["ETag"] = f'"{validator}-{fmt}-r{RENDER_VERSION}"'
+        # Revalidate every time: a cache may keep the bytes but must ask whether they changed.
+        headers["Cache-Control"] = "max-age=0, must-revalidate"
+        if _etag_matches(request, headers["ETag"]):
+            response = HttpResponse(status=304)
+            for key, value in headers.items():
+                response[key] = value
+            return response
+    body = builder.render(build(), content_type, template=template)
+    served = content_type if content_type != builder.TEXT_HTML else "text/html; charset=utf-8"
+    response = HttpResponse(body, content_type=served)
+    for key, value in headers.items():
+        response[key] = value
+    return response
+
+
+def _global_serial() -> int:
+    return JournalEntry.objects.aggregate(m=Max("id"))["m"] or 0
+
+
+def _public_file_url(row: dict[str, Any]) -> str:
+    return "/packages/" + row["path"]
+
+
+@require_safe
+def root(request: HttpRequest) -> HttpResponse:
+    serial = _global_serial()
+
+    def build() -> dict[str, Any]:
+        names = Project.objects.public().order_by("normalized_name").values_list("normalized_name", flat=True)
+        return builder.root_data(serial=serial, names=names)
+
+    return index_response(request, build=build, template="simpleindex/root.html", serial=serial, validator=f"s{serial}")
+
+
+@require_safe
+def project_detail(request: HttpRequest, project_name: str) -> HttpResponse:
+    normalized = canonicalize_name(project_name)
+    if normalized != project_name:
+        return _redirect_preserving_query(request, reverse("simpleindex:project-detail", args=[normalized]))
+    project = (
+        Project.objects.public().filter(normalized_name=normalized).only("pk", "normalized_name", "last_serial").first()
+    )
+    if project is None:
+        raise Http404("No such project.")
+
+    def build() -> dict[str, Any]:
+        return builder.project_data(
+            name=project.normalized_name,
+            serial=project.last_serial,
+            versions=Release.objects.published().filter(project=project).values_list("version", flat=True),
+            files=File.objects.published().filter(release__project=project).values(*builder.FILE_FIELDS),
+            urls=builder.FileUrls(file_url=_public_file_url),
+        )
+
+    return index_response(
+        request,
+        build=build,
+        template="simpleindex/project.html",
+        serial=project.last_serial,
+        validator=f"p{project.pk}s{project.last_serial}",
+    )
+
+
+def _redirect_preserving_query(request: HttpRequest, location: str) -> HttpResponse:
+    query = request.META.get("QUERY_STRING")
+    return HttpResponsePermanentRedirect(f"{location}?{query}" if query else location)
+
+
+# --- a draft's own index -------------------------------------------------------------------
+
+
+def _draft_or_redirect(token: str, public_location: Callable[[Release], str]) -> Release:
+    release = Release.objects.for_draft_token(token)
+    if release is not None:
+        return release
+    published = Release.objects.for_retired_token(token)
+    if published is not None:
+        raise _Redirect(public_location(published))
+    raise Http404("Unknown or expired draft link.")
+
+
+class _Redirect(Exception):
+    def __init__(self, location: str):
+        self.location = location
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    for key, value in PRIVATE_HEADERS.items():
+        response[key] = value
+    return response
+
+
+def draft_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Turn a retired (published) draft link into a permanent redirect, privately."""
+
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except _Redirect as redirect:
+            return _private(HttpResponsePermanentRedirect(redirect.location))
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return require_safe(wrapper)
+
+
+@draft_view
+def draft_root(request: HttpRequest, token: str) -> HttpResponse:
+    release = _draft_or_redirect(token, lambda _published: reverse("simpleindex:root"))
+    project = release.project
+    return index_response(
+        request,
+        build=lambda: builder.root_data(serial=project.last_serial, names=[project.normalized_name]),
+        template="simpleindex/root.html",
+        serial=project.last_serial,
+        validator=None,
+    )
+
+
+@draft_view
+def draft_project_detail(request: HttpRequest, token: str, project_name: str) -> HttpResponse:
+    release = _draft_or_redirect(
+        token, lambda published: reverse("simpleindex:project-detail", args=[published.project.normalized_name])
+    )
+    project = release.project
+    normalized = canonicalize_name(project_name)
+    if normalized != project.normalized_name:
+        raise Http404("This draft index serves only its own project.")
+    if normalized != project_name:
+        return _private(
+            _redirect_preserving_query(request, reverse("simpleindex:draft-project-detail", args=[token, normalized]))
+        )
+    prefix = reverse("simpleindex:draft-root", args=[token]) + "packages/"
+
+    def build() -> dict[str, Any]:
+        return builder.project_data(
+            name=project.normalized_name,
+            serial=project.last_serial,
+            versions=[release.version],
+            files=File.objects.filter(release=release).values(*builder.FILE_FIELDS),
+            urls=builder.FileUrls(file_url=lambda row: prefix + row["path"]),
+        )
+
+    return index_response(
+        request, build=build, template="simpleindex/project.html", serial=project.last_serial, validator=None
+    )
+
+
+@draft_view
+def draft_file(request: HttpRequest, token: str, aa: str, bb: str, rest: str, filename: str) -> HttpResponse:
+    release = _draft_or_redirect(
+        token, lambda _published: reverse("simpleindex:package-file", args=[aa, bb, rest, filename])
+    )
+    stored, want_metadata = _find_file(File.objects.filter(release=release), aa, bb, rest, filename)
+    return _private(_serve(request, stored, want_metadata, public=False))
+
+
+# --- downloads -----------------------------------------------------------------------------
+
+
+def _find_file(files, aa: str, bb: str, rest: str, filename: str) -> tuple[File, bool]:
+    want_metadata = filename.endswith(".metadata")
+    if want_metadata:
+        filename = filename[: -len(".metadata")]
+    digest = aa + bb + rest
+    if not (DIGEST_PATH.match(aa) and DIGEST_PATH.match(bb) and re.fullmatch(r"[0-9a-f]{60}", rest)):
+        raise Http404("No such file.")
+    stored = files.filter(blake2_256_digest=digest, filename=filename).first()
+    if stored is None or (want_metadata and not stored.has_metadata):
+        raise Http404("No such file.")
+    return stored, want_metadata
+
+
+@require_safe
+def package_file(request: HttpRequest, aa: str, bb: str, rest: str, filename: str) -> HttpResponse:
+    stored, want_metadata = _find_file(File.objects.published(), aa, bb, rest, filename)
+    return _serve(request, stored, want_metadata, public=True)
+
+
+def _serve(request: HttpRequest, stored: File, want_metadata: bool, *, public: bool) -> HttpResponse:
+    if want_metadata:
+        response = HttpResponse(bytes(stored.metadata), content_type="text/plain; charset=utf-8")
+        if public:
+            response["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+    if settings.PYPIDRAFT_STORAGE == "s3":
+        # Bytes go straight from the object store; the signed URL is short-lived.
+        try:
+            location = packages_storage().url(stored.path)
+        except STORAGE_ERRORS:
+            return HttpResponse("The package storage is unavailable; try again later.\n", status=503)
+        response = HttpResponseRedirect(location)
+        response["Cache-Control"] = "private, max-age=60"
+        return response
+    return _ranged_file_response(request, stored, public=public)
+
+
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _ranged_file_response(request: HttpRequest, stored: File, *, public: bool) -> HttpResponse:
+    try:
+        handle = packages_storage().open(stored.path, "rb")
+    except STORAGE_ERRORS:
+        return HttpResponse("The stored file is unavailable; try again later.\n", status=503)
+    size = stored.size
+    header = request.headers.get("Range", "")
+    match = RANGE.match(header.strip()) if header else None
+    if header and match and (match.group(1) or match.group(2)):
+        start_text, end_text = match.groups()
+        if start_text:
+            start = int(start_text)
+            end = min(int(end_text), size - 1) if end_text else size - 1
+        else:
+            start = max(size - int(end_text), 0)
+            end = size - 1
+        if start >= size or start > end:
+            handle.close()
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        handle.seek(start)
+        response = StreamingHttpResponse(
+            _read_range(handle, end - start + 1), status=206, content_type="application/octet-stream"
+        )
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        response["Content-Length"] = str(end - start + 1)
+    else:
+        response = FileResponse(handle, content_type="application/octet-stream")
+        response["Content-Length"] = str(size)
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = f'attachment; filename="{stored.filename}"'
+    response["ETag"] = f'"{stored.sha256_digest}"'
+    if public:
+        response["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+def _read_range(handle, length: int, chunk: int = 256 * 1024):
+    try:
+        while length > 0:
+            data = handle.read(min(chunk, length))
+            if not data:
+                break
+            length -= len(data)
+            yield data
+    finally:
+        handle.close()

@@ -1,0 +1,97 @@
+"""Shared fixtures: people who read like the domain, and an upload helper.
+
+alice owns projects, bob maintains some, charlie has no role anywhere, and staff is an
+admin. Tests against the storage use whatever the environment configures (SeaweedFS
+under `make test`).
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+from releases.models import Project, Role
+from tests.support.distributions import make_wheel, upload_fields
+
+PASSWORD = "correct horse battery staple"
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+@pytest.fixture
+def alice(db) -> User:
+    return User.objects.create_user("alice", "alice@example.org", PASSWORD)
+
+
+@pytest.fixture
+def bob(db) -> User:
+    return User.objects.create_user("bob", "bob@example.org", PASSWORD)
+
+
+@pytest.fixture
+def charlie(db) -> User:
+    return User.objects.create_user("charlie", "charlie@example.org", PASSWORD)
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return User.objects.create_superuser("staff", "staff@example.org", PASSWORD)
+
+
+@pytest.fixture
+def project(alice, bob) -> Project:
+    """'acme', owned by alice and maintained by bob."""
+    project = Project.objects.create(name="acme", normalized_name="acme")
+    Role.objects.create(project=project, user=alice, role=Role.OWNER)
+    Role.objects.create(project=project, user=bob, role=Role.MAINTAINER)
+    return project
+
+
+class Uploader:
+    """Posts legacy uploads the way twine does (multipart, Basic auth)."""
+
+    def __init__(self, client: Client):
+        self.client = client
+
+    def post(
+        self,
+        fields: dict,
+        *,
+        filename: str | None,
+        data: bytes | None,
+        user: str = "alice",
+        password: str = PASSWORD,
+        path: str = "/legacy/",
+        headers: dict | None = None,
+        auth: str | None = None,
+    ):
+        body = encode_multipart(BOUNDARY, fields)
+        if filename is not None:
+            body = (
+                body[: -len(f"--{BOUNDARY}--\r\n")]
+                + (
+                    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="content"; filename="{filename}"\r\n'
+                    "Content-Type: application/octet-stream\r\n\r\n"
+                ).encode()
+                + data
+                + f"\r\n--{BOUNDARY}--\r\n".encode()
+            )
+        extra = {"HTTP_AUTHORIZATION": auth if auth is not None else basic(user, password)}
+        for key, value in (headers or {}).items():
+            extra["HTTP_" + key.upper().replace("-", "_")] = value
+        return self.client.generic("POST", path, body, content_type=MULTIPART_CONTENT, **extra)
+
+    def upload(self, name: str = "acme", version: str = "1.0", *, wheel: tuple[str, bytes] | None = None, **kwargs):
+        filename, data = wheel or make_wheel(name, version)
+        return self.post(upload_fields(name, version, filename, data), filename=filename, data=data, **kwargs)
+
+
+@pytest.fixture
+def uploader(client) -> Uploader:
+    return Uploader(client)
