@@ -182,7 +182,10 @@ STORAGES = {
 }
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("PYPIDRAFT_STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+# whitenoise serves from the finders too, so `collectstatic` is optional; it only warns
+# when this folder is missing.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # The app serves its own static files in every mode; this lets it do so without collectstatic.
 WHITENOISE_USE_FINDERS = True

@@ -76,7 +76,7 @@ def make_sdist(
     return f"{top}.tar.gz", buffer.getvalue()
 
 
-def upload_fields(name: str, version: str, filename: str, data: bytes, **overrides) -> dict:
+def upload_fields(name: str, version: str, filename: str, data: bytes, /, **overrides) -> dict:
     """The form fields twine sends for one file."""
     fields = {
         ":action": "file_upload",
