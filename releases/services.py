@@ -401,6 +401,16 @@ def _create_release(project: Project, version: str, canonical: str, principal: P
 # --- drafts ------------------------------------------------------------------------------
 
 
+def _lock_release(release: Release) -> Release:
+    """Lock the project, then the release: the order uploads use, so the two never deadlock."""
+    project = Project.objects.select_for_update().filter(pk=release.project_id).first()
+    locked = Release.objects.select_for_update().filter(pk=release.pk).first()
+    if project is None or locked is None:
+        raise ReleaseStateError(f"{release.version} no longer exists: it was discarded.")
+    locked.project = project
+    return locked
+
+
 def draft_token(release: Release) -> str:
     """The draft's current token, for the people allowed to see it."""
     if not release.is_draft:
@@ -411,7 +421,7 @@ def draft_token(release: Release) -> str:
 def publish_release(*, release: Release, actor: Actor) -> Release:
     """Make a draft public, atomically, in a number of queries independent of its files."""
     with transaction.atomic():
-        locked = Release.objects.select_for_update().select_related("project").get(pk=release.pk)
+        locked = _lock_release(release)
         project = locked.project
         if not locked.is_draft:
             raise ReleaseStateError(
@@ -452,7 +462,7 @@ def publish_release(*, release: Release, actor: Actor) -> Release:
 def discard_draft(*, release: Release, actor: Actor) -> None:
     """Delete a draft and, once that committed, its stored objects."""
     with transaction.atomic():
-        locked = Release.objects.select_for_update().select_related("project").get(pk=release.pk)
+        locked = _lock_release(release)
         if not locked.is_draft:
             raise ReleaseStateError(
                 f"{locked.project.name} {locked.version} is published; only drafts can be discarded."
@@ -466,7 +476,7 @@ def discard_draft(*, release: Release, actor: Actor) -> None:
 def rotate_draft_token(*, release: Release, actor: Actor) -> str:
     """Give a draft a new token; the old URLs stop working at once. Returns the new token."""
     with transaction.atomic():
-        locked = Release.objects.select_for_update().select_related("project").get(pk=release.pk)
+        locked = _lock_release(release)
         if not locked.is_draft:
             raise ReleaseStateError(f"{locked.project.name} {locked.version} is published; it has no draft link.")
         locked.draft_nonce = new_draft_nonce()
@@ -483,8 +493,11 @@ def purge_expired_drafts(*, actor: Actor) -> list[str]:
     purged = []
     for release in Release.objects.expired_drafts().select_related("project"):
         with transaction.atomic():
-            locked = Release.objects.select_for_update().filter(pk=release.pk).drafts().first()
-            if locked is None or not locked.is_expired:
+            try:
+                locked = _lock_release(release)
+            except ReleaseStateError:
+                continue
+            if not locked.is_draft or not locked.is_expired:
                 continue
             keys = list(File.objects.filter(release=locked).values_list("path", flat=True))
             _audit(actor, "purge expired draft", project=release.project.name, version=release.version)

@@ -23,7 +23,9 @@ JSON = "application/vnd.pypi.simple.v1+json"
 
 def upload(uploader, name="acme", version="1.0", *, path="/legacy/draft/", wheel=None, **kwargs):
     filename, data = wheel or make_wheel(name, version)
-    return uploader.post(upload_fields(name, version, filename, data), filename=filename, data=data, path=path, **kwargs)
+    return uploader.post(
+        upload_fields(name, version, filename, data), filename=filename, data=data, path=path, **kwargs
+    )
 
 
 def token_from(response) -> str:

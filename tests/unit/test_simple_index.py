@@ -74,7 +74,16 @@ def test_json_page_follows_pep_691_and_700(client, published):
     assert data["versions"] == ["1.0"]
     assert [f["filename"] for f in data["files"]] == ["acme-1.0-py3-none-any.whl", "acme-1.0.tar.gz"]
     wheel, sdist = data["files"]
-    assert set(wheel) >= {"filename", "url", "hashes", "requires-python", "core-metadata", "yanked", "size", "upload-time"}
+    assert set(wheel) >= {
+        "filename",
+        "url",
+        "hashes",
+        "requires-python",
+        "core-metadata",
+        "yanked",
+        "size",
+        "upload-time",
+    }
     assert wheel["requires-python"] == ">=3.8"
     assert re.fullmatch(r"[0-9a-f]{64}", wheel["core-metadata"]["sha256"])
     assert wheel["dist-info-metadata"] == wheel["core-metadata"]
@@ -167,10 +176,15 @@ def test_query_count_does_not_grow_with_files(client, uploader, alice):
     few = count_queries()
     for tag in ("py2-none-any", "cp311-cp311-linux_x86_64", "cp312-cp312-linux_x86_64", "cp313-abi3-win_amd64"):
         filename, data = make_wheel("acme", "1.0", tag=tag)
-        assert uploader.post(upload_fields("acme", "1.0", filename, data), filename=filename, data=data).status_code == 200
+        assert (
+            uploader.post(upload_fields("acme", "1.0", filename, data), filename=filename, data=data).status_code == 200
+        )
     for version in ("1.1", "1.2", "2.0"):
         filename, data = make_wheel("acme", version)
-        assert uploader.post(upload_fields("acme", version, filename, data), filename=filename, data=data).status_code == 200
+        assert (
+            uploader.post(upload_fields("acme", version, filename, data), filename=filename, data=data).status_code
+            == 200
+        )
     assert len(client.get("/simple/acme/", HTTP_ACCEPT=JSON).json()["files"]) == 8
     assert count_queries() == few
 
@@ -186,7 +200,9 @@ def test_root_query_count_does_not_grow_with_projects(client, uploader, alice):
     few = count_queries()
     for name in ("beta", "gamma", "delta"):
         filename, data = make_wheel(name, "1.0")
-        assert uploader.post(upload_fields(name, "1.0", filename, data), filename=filename, data=data).status_code == 200
+        assert (
+            uploader.post(upload_fields(name, "1.0", filename, data), filename=filename, data=data).status_code == 200
+        )
     assert count_queries() == few
 
 
@@ -203,8 +219,13 @@ def test_builder_renders_yanked_files():
         "release__yanked": True,
         "release__yanked_reason": "broken <build>",
     }
-    data = builder.project_data(name="acme", serial=5, versions=["1.0"], files=[row],
-                                urls=builder.FileUrls(file_url=lambda r: "/packages/" + r["path"]))
+    data = builder.project_data(
+        name="acme",
+        serial=5,
+        versions=["1.0"],
+        files=[row],
+        urls=builder.FileUrls(file_url=lambda r: "/packages/" + r["path"]),
+    )
     assert data["files"][0]["yanked"] == "broken <build>"
     html = builder.render(data, builder.TEXT_HTML, template="simpleindex/project.html").decode()
     assert 'data-yanked="broken &lt;build&gt;"' in html

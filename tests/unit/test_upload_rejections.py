@@ -113,7 +113,9 @@ def test_bad_filenames_are_400(uploader, alice, filename, fragment):
 
 def test_sdist_filename_with_wheel_filetype_is_400(uploader, alice):
     filename, data = make_sdist("acme", "1.0")
-    response = uploader.post(upload_fields("acme", "1.0", filename, data, filetype="bdist_wheel"), filename=filename, data=data)
+    response = uploader.post(
+        upload_fields("acme", "1.0", filename, data, filetype="bdist_wheel"), filename=filename, data=data
+    )
     assert_rejected(response, 400, "Invalid file extension")
 
 
@@ -177,7 +179,9 @@ def test_second_sdist_in_a_release_is_400(uploader, alice):
     assert uploader.post(upload_fields("acme", "1.0", filename, data), filename=filename, data=data).status_code == 200
     # Another sdist filename for the same version (the name spelled differently).
     _, data2 = make_sdist("acme", "1.0", extra={"acme-1.0/extra.txt": b"more"})
-    response = uploader.post(upload_fields("acme", "1.0", "ACME-1.0.tar.gz", data2), filename="ACME-1.0.tar.gz", data=data2)
+    response = uploader.post(
+        upload_fields("acme", "1.0", "ACME-1.0.tar.gz", data2), filename="ACME-1.0.tar.gz", data=data2
+    )
     assert_rejected(response, 400, "Only one sdist may be uploaded per release")
 
 
@@ -211,8 +215,12 @@ def test_identical_reupload_is_a_harmless_200(uploader, alice):
 def test_non_multipart_body_is_400(client, alice):
     from tests.conftest import PASSWORD, basic
 
-    response = client.post("/legacy/", data=b"x=1", content_type="application/x-www-form-urlencoded",
-                           HTTP_AUTHORIZATION=basic("alice", PASSWORD))
+    response = client.post(
+        "/legacy/",
+        data=b"x=1",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=basic("alice", PASSWORD),
+    )
     assert response.status_code == 400
     assert "multipart/form-data" in response.content.decode()
 
