@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Max
 from django.http import (
     FileResponse,
@@ -24,6 +25,7 @@ from packaging.utils import canonicalize_name
 from releases.models import File, JournalEntry, Project, Release
 from releases.storage import STORAGE_ERRORS, packages_storage
 from simpleindex import builder
+from simpleindex.models import RenderedPage
 
 # Bump when the rendered output changes shape, so validators from older code never match.
 RENDER_VERSION = "1"
@@ -48,8 +50,12 @@ def index_response(
     template: str,
     serial: int | None,
     validator: str | None,
+    cache_key: str | None = None,
 ) -> HttpResponse:
-    """Negotiate, answer conditional requests, render. `validator` None means private."""
+    """Negotiate, answer conditional requests, render (or reuse the stored rendering).
+
+    `validator` None means a private page: no validators, never stored.
+    """
     try:
         content_type = builder.choose_content_type(request)
     except builder.NotAcceptable as exc:
@@ -58,7 +64,7 @@ def index_response(
     if validator is None:
         headers.update(PRIVATE_HEADERS)
     else:
-        fmt = {builder.JSON_V1: "j", builder.HTML_V1: "h", builder.TEXT_HTML: "t"}[content_type]
+        fmt = FORMAT_CODES[content_type]
         headers["ETag"] = f'"{validator}-{fmt}-r{RENDER_VERSION}"'
         # Revalidate every time: a cache may keep the bytes but must ask whether they changed.
         headers["Cache-Control"] = "max-age=0, must-revalidate"
@@ -67,12 +73,35 @@ def index_response(
             for key, value in headers.items():
                 response[key] = value
             return response
-    body = builder.render(build(), content_type, template=template)
+    if cache_key is not None:
+        body = _rendered(
+            cache_key, content_type, serial or 0, lambda: builder.render(build(), content_type, template=template)
+        )
+    else:
+        body = builder.render(build(), content_type, template=template)
     served = content_type if content_type != builder.TEXT_HTML else "text/html; charset=utf-8"
     response = HttpResponse(body, content_type=served)
     for key, value in headers.items():
         response[key] = value
     return response
+
+
+FORMAT_CODES = {builder.JSON_V1: "j", builder.HTML_V1: "h", builder.TEXT_HTML: "t"}
+
+
+def _rendered(key: str, content_type: str, serial: int, render: Callable[[], bytes]) -> bytes:
+    fmt = FORMAT_CODES[content_type] + RENDER_VERSION
+    stored = RenderedPage.objects.filter(key=key, fmt=fmt, serial=serial).values_list("body", flat=True).first()
+    if stored is not None:
+        return bytes(stored)
+    body = render()
+    try:
+        with transaction.atomic():
+            RenderedPage.objects.update_or_create(key=key, fmt=fmt, defaults={"serial": serial, "body": body})
+    except (IntegrityError, OperationalError):
+        # Another worker stored it at the same moment; serving our own rendering is right too.
+        pass
+    return body
 
 
 def _global_serial() -> int:
@@ -91,7 +120,9 @@ def root(request: HttpRequest) -> HttpResponse:
         names = Project.objects.public().order_by("normalized_name").values_list("normalized_name", flat=True)
         return builder.root_data(serial=serial, names=names)
 
-    return index_response(request, build=build, template="simpleindex/root.html", serial=serial, validator=f"s{serial}")
+    return index_response(
+        request, build=build, template="simpleindex/root.html", serial=serial, validator=f"s{serial}", cache_key="root"
+    )
 
 
 @require_safe
@@ -120,6 +151,7 @@ def project_detail(request: HttpRequest, project_name: str) -> HttpResponse:
         template="simpleindex/project.html",
         serial=project.last_serial,
         validator=f"p{project.pk}s{project.last_serial}",
+        cache_key=f"project:{project.pk}",
     )
 
 

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from releases.models import Project
 from simpleindex import builder
+from simpleindex.models import RenderedPage
 from tests.support.distributions import make_sdist, make_wheel, upload_fields
 
 pytestmark = pytest.mark.django_db
@@ -167,6 +168,7 @@ def test_new_public_upload_changes_the_validators(client, uploader, published):
 
 def test_query_count_does_not_grow_with_files(client, uploader, alice):
     def count_queries() -> int:
+        RenderedPage.objects.all().delete()  # measure a full rendering, not the stored one
         with CaptureQueriesContext(connection) as queries:
             assert client.get("/simple/acme/", HTTP_ACCEPT=JSON).status_code == 200
         return len(queries)
@@ -191,6 +193,7 @@ def test_query_count_does_not_grow_with_files(client, uploader, alice):
 
 def test_root_query_count_does_not_grow_with_projects(client, uploader, alice):
     def count_queries() -> int:
+        RenderedPage.objects.all().delete()
         with CaptureQueriesContext(connection) as queries:
             assert client.get("/simple/").status_code == 200
         return len(queries)
@@ -204,6 +207,27 @@ def test_root_query_count_does_not_grow_with_projects(client, uploader, alice):
             uploader.post(upload_fields(name, "1.0", filename, data), filename=filename, data=data).status_code == 200
         )
     assert count_queries() == few
+
+
+@pytest.mark.parametrize("path", ["/simple/", "/simple/acme/"])
+def test_stored_rendering_is_served_in_two_queries(client, published, path):
+    first = client.get(path, HTTP_ACCEPT=JSON)
+    with CaptureQueriesContext(connection) as queries:
+        second = client.get(path, HTTP_ACCEPT=JSON)
+    assert second.content == first.content
+    assert len(queries) == 2
+
+
+def test_stored_rendering_is_never_served_stale(client, uploader, published):
+    assert "1.1" not in client.get("/simple/acme/", HTTP_ACCEPT=JSON).json()["versions"]
+    assert "1.1" not in client.get("/simple/acme/", HTTP_ACCEPT=JSON).json()["versions"]  # now stored
+    filename, data = make_wheel("acme", "1.1")
+    assert uploader.post(upload_fields("acme", "1.1", filename, data), filename=filename, data=data).status_code == 200
+    assert client.get("/simple/acme/", HTTP_ACCEPT=JSON).json()["versions"] == ["1.0", "1.1"]
+    assert "beta" not in client.get("/simple/").content.decode()
+    filename, data = make_wheel("beta", "1.0")
+    assert uploader.post(upload_fields("beta", "1.0", filename, data), filename=filename, data=data).status_code == 200
+    assert '<a href="beta/">beta</a>' in client.get("/simple/").content.decode()
 
 
 def test_builder_renders_yanked_files():
