@@ -10,6 +10,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from releases import ratelimit
 from releases.models import ApiToken, Project, Role
 from releases.tokens import api_token_digest
 
@@ -58,8 +59,31 @@ def _credentials_from_header(header: str, *, allow_bearer: bool) -> tuple[str, s
     return username, password
 
 
-def authenticate_header(header: str | None, *, allow_bearer: bool = False) -> Principal:
-    """Resolve an Authorization header to a Principal or raise AuthenticationFailed."""
+def authenticate_header(header: str | None, *, allow_bearer: bool = False, client_ip: str | None = None) -> Principal:
+    """Resolve an Authorization header to a Principal or raise AuthenticationFailed.
+
+    Failures are counted per client address and per account; past the limit this raises
+    RateLimited (HTTP 429) before even checking the credentials.
+    """
+    username = _claimed_username(header)
+    ratelimit.check(client_ip, username)
+    try:
+        return _authenticate_header(header, allow_bearer=allow_bearer)
+    except AuthenticationFailed:
+        if header:
+            ratelimit.record_failure(client_ip, username)
+        raise
+
+
+def _claimed_username(header: str | None) -> str | None:
+    try:
+        credentials = _credentials_from_header(header or "", allow_bearer=True)
+    except AuthenticationFailed:
+        return None
+    return credentials[0] if credentials else None
+
+
+def _authenticate_header(header: str | None, *, allow_bearer: bool) -> Principal:
     if not header:
         raise AuthenticationFailed(
             "Authentication required: use your username and password, or '__token__' and an API token."

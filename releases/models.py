@@ -358,3 +358,14 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.project_name} {self.version}"
+
+
+class AuthFailure(models.Model):
+    """Failed authentications in the current window, per client address and per account."""
+
+    key = models.CharField(max_length=200, unique=True)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count} since {self.window_start:%H:%M:%S}"

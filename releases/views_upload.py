@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from releases.auth import AuthenticationFailed, authenticate_header
 from releases.errors import UploadError
+from releases.ratelimit import RateLimited
 from releases.services import IncomingFile, add_file_to_release, draft_token
 from releases.storage import StorageUnavailable
 from releases.upload import parse_is_draft, read_form, validate_upload
@@ -40,9 +41,11 @@ def client_ip(request: HttpRequest) -> str | None:
 @require_POST
 def upload(request: HttpRequest, draft_endpoint: bool = False) -> HttpResponse:
     try:
-        principal = authenticate_header(request.META.get("HTTP_AUTHORIZATION"))
+        principal = authenticate_header(request.META.get("HTTP_AUTHORIZATION"), client_ip=client_ip(request))
     except AuthenticationFailed as exc:
         return unauthorized(exc.message)
+    except RateLimited as exc:
+        return status_response(429, str(exc), **{"Retry-After": str(exc.retry_after)})
     received = None
     try:
         draft_requested = draft_endpoint or parse_is_draft(request.headers.get("Is-Draft"))
