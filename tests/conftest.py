@@ -8,6 +8,7 @@ under `make test`).
 from __future__ import annotations
 
 import base64
+import uuid
 
 import pytest
 from django.contrib.auth.models import User
@@ -28,6 +29,20 @@ def basic(username: str, password: str) -> str:
 def _fast_password_hasher(settings):
     # PBKDF2 costs ~0.3 s a check by design; tests that are not about hashing need not pay it.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_package_storage(settings, tmp_path):
+    """Each test gets its own storage root (a key prefix on S3), since database rows roll
+    back after a test but stored objects do not."""
+    packages = dict(settings.STORAGES["packages"])
+    options = dict(packages.get("OPTIONS", {}))
+    if settings.PYPIDRAFT_STORAGE == "s3":
+        options["location"] = f"tests/{uuid.uuid4().hex}"
+    else:
+        options["location"] = str(tmp_path / "packages")
+    packages["OPTIONS"] = options
+    settings.STORAGES = {**settings.STORAGES, "packages": packages}
 
 
 @pytest.fixture

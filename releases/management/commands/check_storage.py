@@ -1,0 +1,39 @@
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from releases.integrity import StorageReport, check_storage, repair_storage
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare the package storage with the database: objects without rows (orphans) and "
+        "rows without objects (missing). With --fix, delete orphans older than --grace-minutes "
+        "and drop draft files whose object is gone; missing published files are only reported."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--fix", action="store_true")
+        parser.add_argument(
+            "--grace-minutes",
+            type=int,
+            default=60,
+            help="Ignore objects younger than this: an upload may be about to record them.",
+        )
+
+    def handle(self, *args, fix: bool, grace_minutes: int, **options):
+        report: StorageReport = check_storage(older_than=timezone.now() - timedelta(minutes=grace_minutes))
+        for key in report.orphans:
+            self.stdout.write(f"orphan object: {key}")
+        for filename, path, draft in report.missing:
+            self.stdout.write(f"missing object for {'draft' if draft else 'published'} file {filename}: {path}")
+        self.stdout.write(
+            f"{report.objects} objects, {report.rows} rows, {len(report.orphans)} orphans, {len(report.missing)} missing"
+        )
+        if fix:
+            deleted, dropped = repair_storage(report)
+            self.stdout.write(f"fixed: deleted {deleted} orphan objects, removed {dropped} draft file rows")
+            unfixable = sum(1 for *_rest, draft in report.missing if not draft)
+            if unfixable:
+                self.stderr.write(f"{unfixable} published files have no object: restore them from a backup.")
