@@ -9,11 +9,12 @@ what becomes public) and the audit log, and raises a domain error otherwise.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from packaging.utils import canonicalize_version
@@ -34,6 +35,8 @@ from releases.models import (
 )
 from releases.storage import delete_objects, file_key, store_file
 from releases.tokens import draft_token_for, draft_token_hash, new_api_token, new_draft_nonce
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -215,14 +218,26 @@ def add_file_to_release(
             client_ip=client_ip,
         )
     except BaseException:
-        if not File.objects.filter(path=incoming.key).exists():
-            delete_objects([incoming.key])
+        _remove_unrecorded(incoming.key)
         raise
     if outcome.result == "unchanged" and outcome.file.path != incoming.key:
         delete_objects([incoming.key])
     if outcome.replaced_key and outcome.replaced_key != incoming.key:
         delete_objects([outcome.replaced_key])
     return outcome
+
+
+def _remove_unrecorded(key: str) -> None:
+    """Delete an object that no row references, after a failed upload."""
+    try:
+        referenced = File.objects.filter(path=key).exists()
+    except DatabaseError:
+        # The database is gone: we cannot tell whether another upload of these very bytes
+        # committed a row, so keep the object; `manage.py check_storage --fix` removes it.
+        logger.warning("kept %s after a database failure; check_storage will reconcile it", key)
+        return
+    if not referenced:
+        delete_objects([key])
 
 
 def _check_rights(principal: Principal, project: Project) -> None:
