@@ -1,0 +1,20 @@
+"""gunicorn settings for pypidraft: `gunicorn -c pypidraft/gunicorn_conf.py pypidraft.wsgi`.
+
+Sync workers fit a request mix dominated by short index reads; two per core keeps a core
+busy while the other worker waits on the database. Uploads stream to disk, so a slow
+upload ties up one worker, not memory. Override anything with GUNICORN_CMD_ARGS.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("PYPIDRAFT_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("PYPIDRAFT_WORKERS", multiprocessing.cpu_count() * 2))
+worker_class = "sync"
+timeout = 120
+graceful_timeout = 20
+keepalive = 5
+# Draft tokens travel in URL paths: the access log goes through a scrubbing logger.
+logger_class = "pypidraft.logscrub.ScrubbingGunicornLogger"
+accesslog = os.environ.get("PYPIDRAFT_ACCESS_LOG", "-")
+errorlog = "-"
