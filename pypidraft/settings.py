@@ -166,6 +166,9 @@ if PYPIDRAFT_STORAGE == "s3":
             "default_acl": None,
             "addressing_style": "path",
             "signature_version": "s3v4",
+            # Distributions are opaque bytes: without this, a ".tar.gz" is stored with
+            # Content-Encoding: gzip and clients unpack it on download, breaking its sha256.
+            "object_parameters": {"ContentType": "application/octet-stream"},
         },
     }
 else:
