@@ -233,6 +233,17 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+INSTALLED_APPS.append("drf_spectacular")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "pypidraft maintainer API",
+    "DESCRIPTION": "List a project's releases and drafts, publish or discard a draft, rotate its link, "
+    "and change project settings, with an API token.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1/",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 LOGGING = {

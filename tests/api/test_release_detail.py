@@ -1,0 +1,40 @@
+"""GET /api/v1/projects/<project>/releases/<version>/."""
+
+from __future__ import annotations
+
+import pytest
+
+from releases.services import draft_token
+from tests.api.conftest import release_url, releases_url
+
+pytestmark = pytest.mark.django_db
+
+
+def test_detail_equals_the_list_entry(alice_api, draft, published):
+    listed = alice_api.get(releases_url()).json()["releases"]
+    for entry in listed:
+        response = alice_api.get(release_url(entry["version"]))
+        assert response.status_code == 200
+        assert response.json() == entry
+
+
+def test_draft_detail_has_its_links(bob_api, draft):
+    data = bob_api.get(release_url("2.0")).json()
+    assert data["is_draft"] is True
+    assert draft_token(draft) in data["draft_index_url"]
+
+
+def test_equivalent_version_spelling_finds_the_release(alice_api, published):
+    response = alice_api.get(release_url("1.00"))
+    assert response.status_code == 200
+    assert response.json()["version"] == "1.0"
+
+
+def test_unknown_version_is_404_with_a_message(alice_api, published):
+    response = alice_api.get(release_url("9.9"))
+    assert response.status_code == 404
+    assert response.json() == {"detail": "acme has no release 9.9."}
+
+
+def test_invalid_version_is_404(alice_api, published):
+    assert alice_api.get(release_url("not-a-version")).status_code == 404
