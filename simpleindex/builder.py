@@ -111,10 +111,11 @@ def project_data(
     }
 
 
-def root_data(*, serial: int | None, names: Iterable[str]) -> dict[str, Any]:
+def root_data(*, serial: int | None, projects: Iterable[tuple[str, int | None]]) -> dict[str, Any]:
+    """`projects` are (normalized name, last serial) pairs; pypi.org adds the serial too."""
     return {
         "meta": {"api-version": API_VERSION, "_last-serial": serial or 0},
-        "projects": [{"name": name} for name in names],
+        "projects": [{"name": name, "_last-serial": last or 0} for name, last in projects],
     }
 
 

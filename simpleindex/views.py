@@ -28,7 +28,7 @@ from simpleindex import builder
 from simpleindex.models import RenderedPage
 
 # Bump when the rendered output changes shape, so validators from older code never match.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 
 PRIVATE_HEADERS = {
     "Cache-Control": "private, no-store",
@@ -117,8 +117,8 @@ def root(request: HttpRequest) -> HttpResponse:
     serial = _global_serial()
 
     def build() -> dict[str, Any]:
-        names = Project.objects.public().order_by("normalized_name").values_list("normalized_name", flat=True)
-        return builder.root_data(serial=serial, names=names)
+        projects = Project.objects.public().order_by("normalized_name").values_list("normalized_name", "last_serial")
+        return builder.root_data(serial=serial, projects=projects)
 
     return index_response(
         request, build=build, template="simpleindex/root.html", serial=serial, validator=f"s{serial}", cache_key="root"
@@ -204,7 +204,9 @@ def draft_root(request: HttpRequest, token: str) -> HttpResponse:
     project = release.project
     return index_response(
         request,
-        build=lambda: builder.root_data(serial=project.last_serial, names=[project.normalized_name]),
+        build=lambda: builder.root_data(
+            serial=project.last_serial, projects=[(project.normalized_name, project.last_serial)]
+        ),
         template="simpleindex/root.html",
         serial=project.last_serial,
         validator=None,

@@ -139,7 +139,7 @@ def test_root_lists_public_projects(client, published):
     html = client.get("/simple/").content.decode()
     assert '<a href="acme/">acme</a>' in html
     data = client.get("/simple/", HTTP_ACCEPT=JSON).json()
-    assert data["projects"] == [{"name": "acme"}]
+    assert data["projects"] == [{"name": "acme", "_last-serial": published.last_serial}]
     assert data["meta"]["_last-serial"] >= 1
 
 
