@@ -21,6 +21,7 @@ register_converter(DraftSpecConverter, "draftspec")
 app_name = "releases"
 
 urlpatterns = [
+    path("", views.home, name="home"),
     path("legacy/", views_upload.upload, name="upload"),
     path("legacy/draft/", views_upload.upload, {"draft_endpoint": True}, name="upload-draft"),
     path("project/<str:project_name>/", views.project_page, name="project"),

@@ -1,16 +1,33 @@
-"""Public project and release pages, and the draft preview (the token is the capability)."""
+"""Public project and release pages, and the draft preview (the token is the capability).
+
+Public pages start from `Release.objects.published()`; a draft's version is a 404 there.
+They carry an ETag built from the project's journal serial (every public change bumps it)
+so a cache revalidates and never serves a stale page; drafts never enter that page.
+"""
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+import hashlib
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.contrib.messages import get_messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, HttpResponsePermanentRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
+from releases.auth import role_of
 from releases.models import Project, Release
+from releases.rendering import RENDER_VERSION, render_description
 from releases.tokens import draft_token_for
 from releases.urls_util import draft_index_url
+
+# Bump when the page templates change shape, so old validators never match.
+PAGE_VERSION = "1"
 
 
 def _public_project(project_name: str) -> Project:
@@ -20,26 +37,119 @@ def _public_project(project_name: str) -> Project:
     return project
 
 
+def _sort_key(release: Release) -> tuple[int, Any]:
+    try:
+        return (1, Version(release.version))
+    except InvalidVersion:
+        return (0, release.version)
+
+
+def _latest(releases: list[Release]) -> Release:
+    """The newest stable, non-yanked release, like PyPI's project page."""
+
+    def stable(release: Release) -> bool:
+        try:
+            return not Version(release.version).is_prerelease and not release.yanked
+        except InvalidVersion:
+            return False
+
+    pool = [r for r in releases if stable(r)] or releases
+    return max(pool, key=_sort_key)
+
+
+def safe_url(url: str) -> str | None:
+    """Only http(s) links from metadata become links; anything else stays text."""
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() in ("http", "https") and parts.netloc:
+        return url
+    return None
+
+
+def _links(release: Release) -> list[dict[str, str | None]]:
+    links = []
+    if release.home_page:
+        links.append({"label": "Homepage", "text": release.home_page, "url": safe_url(release.home_page)})
+    urls = release.project_urls if isinstance(release.project_urls, dict) else {}
+    for label, url in urls.items():
+        links.append({"label": str(label), "text": str(url), "url": safe_url(str(url))})
+    if release.download_url:
+        links.append({"label": "Download", "text": release.download_url, "url": safe_url(release.download_url)})
+    return links
+
+
+def release_context(project: Project, release: Release, history: list[Release]) -> dict[str, Any]:
+    """What the public page, the preview and the dashboard's release page show of a release."""
+    return {
+        "project": project,
+        "release": release,
+        "files": list(release.files.all()),
+        "history": history,
+        "description_html": render_description(release.description, release.description_content_type),
+        "links": _links(release),
+        "license": release.license_expression or release.license,
+        "requires_dist": [str(r) for r in release.requires_dist] if isinstance(release.requires_dist, list) else [],
+        "classifiers": [str(c) for c in release.classifiers] if isinstance(release.classifiers, list) else [],
+    }
+
+
+def _published_history(project: Project) -> list[Release]:
+    return sorted(Release.objects.published().filter(project=project), key=_sort_key, reverse=True)
+
+
+def _conditional(request: HttpRequest, project: Project, extra: str, respond) -> HttpResponse:
+    """Answer with 304 when an anonymous visitor's copy is current.
+
+    Pages for signed-in people carry their name and a CSRF token, so they are private and
+    never validated; anonymous pages depend only on the project's public serial.
+    """
+    viewer_specific = request.user.is_authenticated or bool(get_messages(request))
+    etag = None
+    if not viewer_specific:
+        seed = f"{project.pk}:{project.last_serial}:{extra}:{PAGE_VERSION}:{RENDER_VERSION}"
+        etag = '"' + hashlib.sha256(seed.encode()).hexdigest()[:32] + '"'
+        if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+            response = HttpResponseNotModified()
+            response["ETag"] = etag
+            _public_headers(response, project)
+            return response
+    response = respond()
+    if etag:
+        response["ETag"] = etag
+    _public_headers(response, project)
+    if viewer_specific:
+        response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _public_headers(response: HttpResponse, project: Project) -> None:
+    response["X-PyPI-Last-Serial"] = str(project.last_serial or 0)
+    response["Cache-Control"] = "max-age=0, must-revalidate"
+    patch_vary_headers(response, ["Cookie"])
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    recent = Release.objects.published().select_related("project").order_by("-published")[:20]
+    return render(request, "releases/home.html", {"recent": recent})
+
+
 @require_safe
 def project_page(request: HttpRequest, project_name: str) -> HttpResponse:
     project = _public_project(project_name)
     if project.normalized_name != project_name:
         return HttpResponsePermanentRedirect(reverse("releases:project", args=[project.normalized_name]))
-    releases = list(Release.objects.published().filter(project=project).order_by("-published"))
-    latest = _latest(releases)
-    return render(
-        request,
-        "releases/release.html",
-        {"project": project, "release": latest, "history": releases, "files": latest.files.all(), "draft": False},
-    )
 
+    def respond() -> HttpResponse:
+        history = _published_history(project)
+        context = release_context(project, _latest(history), history)
+        context.update(is_latest=True, can_manage=role_of(request.user, project) is not None)
+        return render(request, "releases/release.html", context)
 
-def _latest(releases: list[Release]) -> Release:
-    from packaging.version import Version
-
-    stable = [r for r in releases if not Version(r.version).is_prerelease and not r.yanked]
-    pool = stable or releases
-    return max(pool, key=lambda r: Version(r.version))
+    return _conditional(request, project, "", respond)
 
 
 @require_safe
@@ -48,12 +158,21 @@ def release_page(request: HttpRequest, project_name: str, version: str) -> HttpR
     release = Release.objects.published().filter(project=project, version=version).first()
     if release is None:
         raise Http404("No such release.")
-    releases = list(Release.objects.published().filter(project=project).order_by("-published"))
-    return render(
-        request,
-        "releases/release.html",
-        {"project": project, "release": release, "history": releases, "files": release.files.all(), "draft": False},
-    )
+    if project.normalized_name != project_name:
+        return HttpResponsePermanentRedirect(reverse("releases:release", args=[project.normalized_name, version]))
+
+    def respond() -> HttpResponse:
+        history = _published_history(project)
+        latest = _latest(history)
+        context = release_context(project, release, history)
+        context.update(
+            is_latest=latest.pk == release.pk,
+            latest=latest,
+            can_manage=role_of(request.user, project) is not None,
+        )
+        return render(request, "releases/release.html", context)
+
+    return _conditional(request, project, version, respond)
 
 
 @require_safe
@@ -70,18 +189,17 @@ def preview(request: HttpRequest, project_name: str, spec: tuple[str, str]) -> H
         raise Http404("Unknown or expired draft link.")
     if canonicalize_name(project_name) != release.project.normalized_name or version != release.version:
         raise Http404("Unknown or expired draft link.")
+    project = release.project
     index_url = draft_index_url(request, draft_token_for(release.draft_nonce))
-    requirement = f"{release.project.normalized_name}=={release.version}"
-    context = {
-        "project": release.project,
-        "release": release,
-        "files": release.files.all(),
-        "history": [],
-        "draft": True,
-        "draft_index_url": index_url,
-        "pip_command": f"pip install --extra-index-url {index_url} {requirement}",
-        "uv_command": f"uv pip install --extra-index-url {index_url} {requirement}",
-    }
+    requirement = f"{project.normalized_name}=={release.version}"
+    context = release_context(project, release, _published_history(project))
+    context.update(
+        draft=True,
+        draft_index_url=index_url,
+        pip_command=f"pip install --extra-index-url {index_url} {requirement}",
+        uv_command=f"uv pip install --extra-index-url {index_url} {requirement}",
+        can_manage=role_of(request.user, project) is not None,
+    )
     return _private(render(request, "releases/release.html", context))
 
 
