@@ -18,3 +18,6 @@ keepalive = 5
 logger_class = "pypidraft.logscrub.ScrubbingGunicornLogger"
 accesslog = os.environ.get("PYPIDRAFT_ACCESS_LOG", "-")
 errorlog = "-"
+# gunicorn's control socket lives in a fixed per-user path; several servers on one machine
+# (tests, benchmarks) would fight over it, and nothing here uses it.
+control_socket_disable = True

@@ -139,6 +139,10 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Writers take the lock when their transaction begins and wait for it, instead of
+    # failing with "database is locked" when several uploads arrive at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A database that went away answers with a 503 quickly instead of a hanging worker.
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5

@@ -25,6 +25,7 @@ def browser() -> Iterator:
         # `make test` installs it; a run without a browser must not pass as if it had one.
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does)")
     from playwright import sync_api as playwright_api
+
     # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
     # to set up data are still plain synchronous calls.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
