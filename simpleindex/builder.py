@@ -119,6 +119,10 @@ def root_data(*, serial: int | None, projects: Iterable[tuple[str, int | None]])
     }
 
 
+def served_content_type(content_type: str) -> str:
+    return "text/html; charset=utf-8" if content_type == TEXT_HTML else content_type
+
+
 def render(data: dict[str, Any], content_type: str, *, template: str) -> bytes:
     if content_type == JSON_V1:
         return json.dumps(data, separators=(",", ":")).encode()

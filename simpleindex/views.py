@@ -38,9 +38,23 @@ PRIVATE_HEADERS = {
 DIGEST_PATH = re.compile(r"^[0-9a-f]{2}$")
 
 
-def _etag_matches(request: HttpRequest, etag: str) -> bool:
+FORMAT_CODES = {builder.JSON_V1: "j", builder.HTML_V1: "h", builder.TEXT_HTML: "t"}
+
+
+def etag_matches(request: HttpRequest, etag: str) -> bool:
     header = request.headers.get("If-None-Match", "")
     return header.strip() == "*" or etag in [tag.strip() for tag in header.split(",")]
+
+
+def public_index_headers(*, content_type: str, serial: int | None, validator: str) -> dict[str, str]:
+    """Headers of a public index page; the stored-page fast path sends exactly these too."""
+    return {
+        "Vary": "Accept",
+        "X-PyPI-Last-Serial": str(serial or 0),
+        "ETag": f'"{validator}-{FORMAT_CODES[content_type]}-r{RENDER_VERSION}"',
+        # Revalidate every time: a cache may keep the bytes but must ask whether they changed.
+        "Cache-Control": "max-age=0, must-revalidate",
+    }
 
 
 def index_response(
@@ -60,40 +74,38 @@ def index_response(
         content_type = builder.choose_content_type(request)
     except builder.NotAcceptable as exc:
         return HttpResponse(str(exc) + "\n", status=406, content_type="text/plain; charset=utf-8")
-    headers = {"Vary": "Accept", "X-PyPI-Last-Serial": str(serial or 0)}
     if validator is None:
-        headers.update(PRIVATE_HEADERS)
+        headers = {"Vary": "Accept", "X-PyPI-Last-Serial": str(serial or 0), **PRIVATE_HEADERS}
     else:
-        fmt = FORMAT_CODES[content_type]
-        headers["ETag"] = f'"{validator}-{fmt}-r{RENDER_VERSION}"'
-        # Revalidate every time: a cache may keep the bytes but must ask whether they changed.
-        headers["Cache-Control"] = "max-age=0, must-revalidate"
-        if _etag_matches(request, headers["ETag"]):
-            response = HttpResponse(status=304)
-            for key, value in headers.items():
-                response[key] = value
-            return response
+        headers = public_index_headers(content_type=content_type, serial=serial, validator=validator)
+        if etag_matches(request, headers["ETag"]):
+            return _with_headers(HttpResponse(status=304), headers)
     if cache_key is not None:
         body = _rendered(
             cache_key, content_type, serial or 0, lambda: builder.render(build(), content_type, template=template)
         )
     else:
         body = builder.render(build(), content_type, template=template)
-    served = content_type if content_type != builder.TEXT_HTML else "text/html; charset=utf-8"
-    response = HttpResponse(body, content_type=served)
+    return _with_headers(HttpResponse(body, content_type=builder.served_content_type(content_type)), headers)
+
+
+def _with_headers(response: HttpResponse, headers: dict[str, str]) -> HttpResponse:
     for key, value in headers.items():
         response[key] = value
     return response
 
 
-FORMAT_CODES = {builder.JSON_V1: "j", builder.HTML_V1: "h", builder.TEXT_HTML: "t"}
+def stored_page(key: str, fmt: str, serial: int) -> bytes | None:
+    """The stored rendering of a page for exactly this serial, if any."""
+    stored = RenderedPage.objects.filter(key=key, fmt=fmt, serial=serial).values_list("body", flat=True).first()
+    return bytes(stored) if stored is not None else None
 
 
 def _rendered(key: str, content_type: str, serial: int, render: Callable[[], bytes]) -> bytes:
     fmt = FORMAT_CODES[content_type] + RENDER_VERSION
-    stored = RenderedPage.objects.filter(key=key, fmt=fmt, serial=serial).values_list("body", flat=True).first()
-    if stored is not None:
-        return bytes(stored)
+    body = stored_page(key, fmt, serial)
+    if body is not None:
+        return body
     body = render()
     try:
         with transaction.atomic():
