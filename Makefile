@@ -75,5 +75,8 @@ run: venv
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py runserver 127.0.0.1:8000
 
+# bench/run.py starts PostgreSQL + SeaweedFS (scripts/testenv.py), pypiserver, devpi-server,
+# pypidraft (gunicorn) and nginx on loopback; BENCH_ARGS='--quick' for a smoke run.
 bench: venv
+	@scripts/system-deps.sh postgres wrk nginx
 	$(PY) bench/run.py $(BENCH_ARGS)

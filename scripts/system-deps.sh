@@ -5,6 +5,8 @@
 #   scripts/system-deps.sh postgres      PostgreSQL server binaries (/usr/lib/postgresql/*/bin)
 #   scripts/system-deps.sh chromium      /usr/bin/chromium for the browser tests
 #   scripts/system-deps.sh python-venv   python3-venv, when `python3 -m venv` does not work
+#   scripts/system-deps.sh wrk           the HTTP load generator for `make bench`
+#   scripts/system-deps.sh nginx         nginx for `make bench` (the static ceiling; never started as a service)
 #
 # Runs apt-get when root; otherwise says what to install and fails.
 set -euo pipefail
@@ -20,6 +22,12 @@ for dep in "$@"; do
             ;;
         python-venv)
             missing+=(python3-venv)
+            ;;
+        wrk)
+            command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+            ;;
+        nginx)
+            command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
             ;;
         *)
             echo "system-deps: unknown dependency '$dep'" >&2
@@ -46,5 +54,12 @@ export DEBIAN_FRONTEND=noninteractive
 # Wait for a concurrent apt/dpkg run instead of failing on its lock.
 apt_opts=(-o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 echo "system-deps: installing ${missing[*]} (apt-get)" >&2
+# nginx starts its service on install; the benchmark runs its own on loopback, so keep
+# dpkg from starting it (the Debian policy-rc.d convention), only for that install.
+if [[ " ${missing[*]} " == *" nginx "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get "${apt_opts[@]}" update -qq
 apt-get "${apt_opts[@]}" install -y -qq "${missing[@]}"
