@@ -138,7 +138,10 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+        # No "SELECT 1" before every request: it doubled the database round trips of a
+        # stored index page. A connection that broke is dropped after the error it causes
+        # (and that request answers 503), so the next request reconnects.
+        conn_health_checks=False,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -154,6 +157,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 MEDIA_ROOT = Path(env_str("PYPIDRAFT_MEDIA_ROOT", str(BASE_DIR / "var" / "packages")))
 
 if PYPIDRAFT_STORAGE == "s3":
+    from boto3.s3.transfer import TransferConfig
+
     AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "")
     if not AWS_STORAGE_BUCKET_NAME:
         raise ImproperlyConfigured("PYPIDRAFT_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
@@ -176,6 +181,9 @@ if PYPIDRAFT_STORAGE == "s3":
             # Distributions are opaque bytes: without this, a ".tar.gz" is stored with
             # Content-Encoding: gzip and clients unpack it on download, breaking its sha256.
             "object_parameters": {"ContentType": "application/octet-stream"},
+            # One part in flight at a time: s3transfer's default threads keep several 8 MiB
+            # parts in memory per upload (+120 MiB for a 1 GiB file; +10 MiB like this).
+            "transfer_config": TransferConfig(use_threads=False),
         },
     }
 else:
