@@ -6,6 +6,7 @@ touches the database or storage, so every rule is unit-testable with bytes on di
 
 from __future__ import annotations
 
+import lzma
 import re
 import tarfile
 import zipfile
@@ -163,7 +164,8 @@ def _check_metadata(raw: bytes, *, what: str, name: str, version: Version) -> No
         )
     try:
         same_version = meta_version is not None and Version(meta_version) == version
-    except InvalidVersion:
+    except (InvalidVersion, ValueError):
+        # ValueError: a release segment past Python's int parsing limit (4300 digits).
         same_version = False
     if not same_version:
         raise UploadError(
@@ -177,17 +179,30 @@ def inspect_wheel(path: str, *, info: DistInfo, size: int) -> bytes:
     with open(path, "rb") as fh:
         if fh.read(4) != b"PK\x03\x04":
             raise UploadError(400, "Invalid distribution file: a wheel must be a zip file.")
+    # Zip readers start from the end, tar and streaming zip readers from the start: a file
+    # that two kinds of reader see differently is refused, whatever each of them would see.
+    if tarfile.is_tarfile(path):
+        raise UploadError(400, "Invalid distribution file: the wheel is also a tar archive (polyglot).")
     try:
         with zipfile.ZipFile(path) as zf:
             members = zf.infolist()
             if len(members) > MAX_MEMBERS:
                 raise UploadError(400, f"Invalid distribution file: more than {MAX_MEMBERS} members.")
+            if members and min(m.header_offset for m in members) != 0:
+                raise UploadError(
+                    400, "Invalid distribution file: data before the first zip entry (e.g. two zips concatenated)."
+                )
             seen: set[str] = set()
             total = 0
             for member in members:
                 _check_member_path(member.filename)
                 if member.filename in seen:
                     raise UploadError(400, f"Invalid distribution file: duplicate zip entry {member.filename[:100]!r}.")
+                if member.flag_bits & 0x1:
+                    raise UploadError(400, f"Invalid distribution file: encrypted zip entry {member.filename[:100]!r}.")
+                # Opening reads the entry's local header and refuses one whose name differs
+                # from the central directory's (what a streaming reader would unpack).
+                zf.open(member).close()
                 seen.add(member.filename)
                 total += member.file_size
             _check_bomb(total, size)
@@ -214,8 +229,17 @@ def inspect_wheel(path: str, *, info: DistInfo, size: int) -> bytes:
             metadata = zf.read(member)
     except UploadError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, ValueError) as exc:
-        raise UploadError(400, f"Invalid distribution file: not a valid zip archive ({exc}).") from None
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        EOFError,
+        NotImplementedError,
+        ValueError,
+        zlib.error,
+        lzma.LZMAError,
+    ) as exc:
+        raise UploadError(400, f"Invalid distribution file: not a valid zip archive ({str(exc)[:200]}).") from None
     _check_metadata(metadata, what="the wheel's METADATA", name=info.name, version=info.version)
     return metadata
 

@@ -29,7 +29,9 @@ def _keys(client_ip: str | None, username: str | None) -> list[tuple[str, int]]:
     keys = []
     if client_ip:
         keys.append((f"ip:{client_ip}", settings.PYPIDRAFT_AUTH_FAILURES_PER_IP))
-    if username and username != "__token__":
+    # A name with a NUL byte matches no account (authentication refuses it), and
+    # PostgreSQL text cannot hold one: such attempts count for the address only.
+    if username and username != "__token__" and "\x00" not in username:
         keys.append((f"user:{username.lower()[:150]}", settings.PYPIDRAFT_AUTH_FAILURES_PER_ACCOUNT))
     return keys
 

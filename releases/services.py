@@ -8,6 +8,7 @@ what becomes public) and the audit log, and raises a domain error otherwise.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from packaging.utils import canonicalize_version
 from packaging.version import Version
@@ -33,7 +34,7 @@ from releases.models import (
     RetiredDraftToken,
     Role,
 )
-from releases.storage import delete_objects, file_key, store_file
+from releases.storage import delete_objects, file_key, object_exists, store_file
 from releases.tokens import draft_token_for, draft_token_hash, new_api_token, new_draft_nonce
 
 logger = logging.getLogger(__name__)
@@ -53,11 +54,23 @@ class Actor:
         return cls(user=principal.user, channel=channel, client_ip=client_ip, token=principal.token)
 
 
+def _actor_name(actor: Actor, user) -> str:
+    if user is not None:
+        return user.get_username()
+    if actor.channel == AuditEvent.COMMAND:
+        # manage.py runs without a signed-in user; who acted is the operator's system account.
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return ""
+    return ""
+
+
 def _audit(actor: Actor, action: str, *, project: str = "", version: str = "", **detail: Any) -> None:
     user = actor.user if getattr(actor.user, "is_authenticated", False) else None
     AuditEvent.objects.create(
         actor=user,
-        actor_name=user.get_username() if user else "",
+        actor_name=_actor_name(actor, user),
         channel=actor.channel,
         action=action,
         project_name=project,
@@ -164,17 +177,31 @@ def _file_exists_message(filename: str) -> str:
 
 def _classify_existing(incoming: IncomingFile) -> tuple[str, File | None]:
     """Return ("new" | "unchanged" | "replace", existing file). Raise for conflicts."""
-    existing = File.objects.select_related("release").filter(filename=incoming.filename).first()
-    if existing is None:
-        if BurnedFilename.objects.filter(filename=incoming.filename).exists():
-            raise UploadError(
-                400,
-                f"File already exists: the filename '{incoming.filename}' was used by a "
-                "published release and can never be reused. Use a new version.",
-            )
-        return "new", None
-    if existing.sha256_digest == incoming.sha256:
+    # One query for the file of this name and any file with these bytes: digests are
+    # unique too, and with two queries a row committed in between would look like both.
+    matches = list(
+        File.objects.select_related("release").filter(
+            Q(filename=incoming.filename) | Q(sha256_digest=incoming.sha256) | Q(blake2_256_digest=incoming.blake2_256)
+        )
+    )
+    existing = next((f for f in matches if f.filename == incoming.filename), None)
+    twin = next((f for f in matches if f.filename != incoming.filename), None)
+    if existing is not None and existing.sha256_digest == incoming.sha256:
         return "unchanged", existing
+    if existing is None and BurnedFilename.objects.filter(filename=incoming.filename).exists():
+        raise UploadError(
+            400,
+            f"File already exists: the filename '{incoming.filename}' was used by a "
+            "published release and can never be reused. Use a new version.",
+        )
+    if twin is not None:
+        raise UploadError(
+            400,
+            f"File already exists: these exact contents were uploaded as '{twin.filename}'. "
+            "Each file must have contents of its own; build this one for its own tags.",
+        )
+    if existing is None:
+        return "new", None
     if existing.release.is_draft:
         return "replace", existing
     raise UploadError(400, _file_exists_message(incoming.filename))
@@ -218,26 +245,45 @@ def add_file_to_release(
             client_ip=client_ip,
         )
     except BaseException:
-        _remove_unrecorded(incoming.key)
+        _delete_unreferenced([incoming.key])
         raise
     if outcome.result == "unchanged" and outcome.file.path != incoming.key:
-        delete_objects([incoming.key])
+        _delete_unreferenced([incoming.key])
     if outcome.replaced_key and outcome.replaced_key != incoming.key:
-        delete_objects([outcome.replaced_key])
+        _delete_unreferenced([outcome.replaced_key])
     return outcome
 
 
-def _remove_unrecorded(key: str) -> None:
-    """Delete an object that no row references, after a failed upload."""
-    try:
-        referenced = File.objects.filter(path=key).exists()
-    except DatabaseError:
-        # The database is gone: we cannot tell whether another upload of these very bytes
-        # committed a row, so keep the object; `manage.py check_storage --fix` removes it.
-        logger.warning("kept %s after a database failure; check_storage will reconcile it", key)
-        return
-    if not referenced:
-        delete_objects([key])
+def _lock_object_key(key: str) -> None:
+    """Serialise, per storage key, an upload's last look at its object and every cleanup.
+
+    Keys are content addressed (blake2b + filename): two uploads of the same bytes share a
+    key, and the key of a replaced or discarded draft file is the very key of the next
+    upload of those bytes. An upload holds this lock from checking that its object exists
+    until its row commits; a cleanup holds it from checking that no row references the
+    key until the object is gone. So a cleanup either sees the row and keeps the object,
+    or deletes it before the upload looks, and the upload stores it again.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(7202, hashtext(%s))", [key])
+    # SQLite: every write transaction already holds the database's only write lock.
+
+
+def _delete_unreferenced(keys: list[str]) -> None:
+    """Delete the objects of `keys` that no row references (after a failed or replacing
+    upload, a discard, a purge)."""
+    for key in keys:
+        try:
+            with transaction.atomic():
+                _lock_object_key(key)
+                if File.objects.filter(path=key).exists():
+                    continue
+                delete_objects([key])
+        except DatabaseError:
+            # The database is gone: we cannot tell whether a row references the object,
+            # so keep it; `manage.py check_storage --fix` removes it if it is an orphan.
+            logger.warning("kept %s after a database failure; check_storage will reconcile it", key)
 
 
 def _check_rights(principal: Principal, project: Project) -> None:
@@ -344,6 +390,13 @@ def _record_upload(
             metadata=incoming.metadata,
             metadata_sha256=_sha256(incoming.metadata) if incoming.metadata is not None else None,
         )
+        # The object may have been deleted since it was stored, by a cleanup of the same
+        # key that looked for rows before this one existed (see _lock_object_key). The
+        # lock is held until commit; taken before the journal's, so public uploads do not
+        # wait on each other's storage round trip.
+        _lock_object_key(incoming.key)
+        if not object_exists(incoming.key):
+            store_file(incoming.key, incoming.local_path)
 
         # The release describes its newest upload.
         for name in RELEASE_METADATA_FIELDS:
@@ -485,7 +538,7 @@ def discard_draft(*, release: Release, actor: Actor) -> None:
         keys = list(File.objects.filter(release=locked).values_list("path", flat=True))
         _audit(actor, "discard", project=locked.project.name, version=locked.version, files=len(keys))
         locked.delete()
-        transaction.on_commit(lambda: delete_objects(keys))
+        transaction.on_commit(lambda: _delete_unreferenced(keys))
 
 
 def rotate_draft_token(*, release: Release, actor: Actor) -> str:
@@ -517,7 +570,7 @@ def purge_expired_drafts(*, actor: Actor) -> list[str]:
             keys = list(File.objects.filter(release=locked).values_list("path", flat=True))
             _audit(actor, "purge expired draft", project=release.project.name, version=release.version)
             locked.delete()
-            transaction.on_commit(lambda keys=keys: delete_objects(keys))
+            transaction.on_commit(lambda keys=keys: _delete_unreferenced(keys))
         purged.append(f"{release.project.name} {release.version}")
     return purged
 
