@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 
 POLICY = "; ".join(
     [
@@ -27,6 +27,19 @@ POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+
+
+class RejectNulPathMiddleware:
+    """A NUL byte in the path can name nothing here, and PostgreSQL refuses it in queries:
+    answer 404 before any view builds a query from it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path_info:
+            return HttpResponseNotFound("Not found: the path contains a NUL byte.\n", content_type="text/plain")
+        return self.get_response(request)
 
 
 class ContentSecurityPolicyMiddleware:

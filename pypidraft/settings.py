@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "pypidraft.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "pypidraft.middleware.RejectNulPathMiddleware",
     # Inside the security headers above, before everything a stored index page does not need.
     "simpleindex.fastpath.StoredSimplePageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

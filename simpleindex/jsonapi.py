@@ -46,7 +46,7 @@ def find_published_release(project: Project, version: str) -> Release | None:
         return release
     try:
         canonical = canonical_version(Version(version))
-    except InvalidVersion:
+    except (InvalidVersion, ValueError):  # ValueError: a number past Python's digit limit
         return None
     return releases.filter(canonical_version=canonical).first()
 

@@ -31,6 +31,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
+from pypidraft.logscrub import scrub
 from releases import errors, services
 from releases.api.authentication import CREDENTIALS_HELP, ApiTokenAuthentication
 from releases.api.serializers import (
@@ -194,7 +195,7 @@ def _find_release(project: Project, version: str) -> Release | None:
         return release
     try:
         canonical = services.canonical_version(Version(version))
-    except InvalidVersion:
+    except (InvalidVersion, ValueError):  # ValueError: a number past Python's digit limit
         return None
     return releases.filter(canonical_version=canonical).first()
 
@@ -344,12 +345,12 @@ class RotateTokenView(MaintainerView):
 
 @csrf_exempt  # changes nothing; answers every method with a JSON 404
 def not_found(request: HttpRequest) -> JsonResponse:
-    message = f"No API endpoint at {request.path}."
+    message = f"No API endpoint at {scrub(request.path)}."
     if not request.path.endswith("/"):
         try:
             match = resolve(request.path + "/")
         except Resolver404:
             match = None
         if match is not None and match.url_name != "not-found":
-            message += f" Did you mean {request.path}/ (with a trailing slash)?"
+            message += f" Did you mean {scrub(request.path)}/ (with a trailing slash)?"
     return JsonResponse({"detail": message}, status=404)

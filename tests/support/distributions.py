@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import tarfile
@@ -46,7 +47,10 @@ def make_wheel(
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
         for path, data in members.items():
-            zf.writestr(path, data)
+            # A fixed timestamp: the same inputs always build the same bytes.
+            zf.writestr(
+                zipfile.ZipInfo(path, date_time=(2026, 1, 1, 0, 0, 0)), data, compress_type=zipfile.ZIP_DEFLATED
+            )
     return f"{dist}-{version}-{tag}.whl", buffer.getvalue()
 
 
@@ -68,12 +72,13 @@ def make_sdist(
         members[f"{top}/PKG-INFO"] = (pkg_info or metadata_text(name, version)).encode()
     members.update(extra or {})
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+    with tarfile.open(fileobj=buffer, mode="w") as tf:
         for path, data in members.items():
             info = tarfile.TarInfo(path)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
-    return f"{top}.tar.gz", buffer.getvalue()
+    # gzip with a fixed mtime: the same inputs always build the same bytes.
+    return f"{top}.tar.gz", gzip.compress(buffer.getvalue(), mtime=0)
 
 
 def upload_fields(name: str, version: str, filename: str, data: bytes, /, **overrides) -> dict:
