@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -141,30 +141,6 @@ class UploadOutcome:
     result: str
     replaced_key: str | None = None
     release_created: bool = False
-    messages: list[str] = field(default_factory=list)
-
-
-RELEASE_METADATA_FIELDS = (
-    "metadata_version",
-    "summary",
-    "description",
-    "description_content_type",
-    "author",
-    "author_email",
-    "maintainer",
-    "maintainer_email",
-    "license",
-    "license_expression",
-    "keywords",
-    "home_page",
-    "download_url",
-    "requires_python",
-    "requires_dist",
-    "provides_extra",
-    "classifiers",
-    "project_urls",
-    "platform",
-)
 
 
 def _file_exists_message(filename: str) -> str:
@@ -399,9 +375,9 @@ def _record_upload(
             store_file(incoming.key, incoming.local_path)
 
         # The release describes its newest upload.
-        for name in RELEASE_METADATA_FIELDS:
-            if name in metadata:
-                setattr(release, name, metadata[name])
+        # `metadata` holds Release field names only (upload.release_metadata builds it).
+        for name, value in metadata.items():
+            setattr(release, name, value)
         release.uploader = release.uploader or principal.user
         release.save()
 

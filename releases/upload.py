@@ -44,7 +44,6 @@ SHORT_FIELDS = {
     "sha256_digest": 64,
     "blake2_256_digest": 64,
 }
-LIST_FIELDS = ("classifiers", "requires_dist", "provides_extra", "platform", "project_urls")
 TEXT_FIELDS = (
     "description",
     "author",
