@@ -297,9 +297,8 @@ DRAFT_PAGES = {
     "draft project index (JSON)": lambda token, _file: f"/simple/draft/{token}/acme/?format=json",
     "draft file": lambda _token, file: file,
     "draft file metadata": lambda _token, file: file + ".metadata",
-    "dashboard project": lambda _token, _file: "/manage/projects/acme/",
-    "dashboard release": lambda _token, _file: "/manage/projects/acme/releases/2.0/",
 }
+DASHBOARD_PAGES = ["/manage/projects/acme/", "/manage/projects/acme/releases/2.0/"]
 
 
 @pytest.mark.django_db
@@ -310,6 +309,18 @@ def test_draft_pages_send_referrer_policy_no_referrer(client, alice, draft_pages
     response = client.get(DRAFT_PAGES[page](token, file_path))
     assert response.status_code in (200, 302), response.status_code
     assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Cache-Control"] == "private, no-store"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", DASHBOARD_PAGES)
+def test_dashboard_pages_keep_same_origin_referrers(client, alice, draft_pages, path):
+    # Their URLs hold no token (only their content does), and their forms need an Origin:
+    # under no-referrer browsers send "Origin: null" and CSRF protection refuses the POST.
+    client.force_login(alice)
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response["Referrer-Policy"] == "same-origin"
     assert response["Cache-Control"] == "private, no-store"
 
 
