@@ -204,7 +204,7 @@ def add_file_to_release(
     # A quick look without locks, so identical re-uploads answer without touching storage.
     kind, existing = _classify_existing(incoming)
     if kind == "unchanged":
-        _check_rights(principal, existing.release.project)
+        check_upload_rights(principal, existing.release.project)
         return UploadOutcome(release=existing.release, file=existing, result="unchanged")
 
     store_file(incoming.key, incoming.local_path)
@@ -262,7 +262,8 @@ def _delete_unreferenced(keys: list[str]) -> None:
             logger.warning("kept %s after a database failure; check_storage will reconcile it", key)
 
 
-def _check_rights(principal: Principal, project: Project) -> None:
+def check_upload_rights(principal: Principal, project: Project) -> None:
+    """Raise a 403 UploadError unless the principal may upload to this existing project."""
     if not principal.may_act_on(project):
         raise UploadError(403, f"This API token is scoped to another project and cannot upload to '{project.name}'.")
     if role_of(principal.user, project) is None:
@@ -305,7 +306,7 @@ def _record_upload(
     with transaction.atomic():
         project, project_created = _get_or_create_project(project_name, normalized_name, principal)
         if not project_created:
-            _check_rights(principal, project)
+            check_upload_rights(principal, project)
 
         canonical = canonical_version(version)
         release = Release.objects.select_for_update().filter(project=project, canonical_version=canonical).first()

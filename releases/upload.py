@@ -23,10 +23,11 @@ from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from releases.auth import Principal, role_of
+from releases.auth import Principal
 from releases.distributions import inspect_sdist, inspect_wheel, parse_filename, validate_project_name, validate_version
 from releases.errors import UploadError
 from releases.models import File, Project
+from releases.services import check_upload_rights
 
 # Room for the metadata form fields that travel next to the file.
 FORM_OVERHEAD_BYTES = 16 * 1024 * 1024
@@ -260,14 +261,7 @@ def authorize_early(principal: Principal, normalized_name: str) -> None:
     project = Project.objects.filter(normalized_name=normalized_name).first()
     if project is None:
         return
-    if not principal.may_act_on(project):
-        raise UploadError(403, f"This API token is scoped to another project and cannot upload to '{project.name}'.")
-    if role_of(principal.user, project) is None:
-        raise UploadError(
-            403,
-            f"The user '{principal.user.get_username()}' isn't allowed to upload to project "
-            f"'{project.name}'. Ask an owner of the project to add you as a maintainer.",
-        )
+    check_upload_rights(principal, project)
 
 
 @dataclass
