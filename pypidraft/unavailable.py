@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
-from django.db import InterfaceError, OperationalError
+from django.core.signals import request_finished, request_started
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse
 
 logger = logging.getLogger(__name__)
@@ -38,3 +40,30 @@ class DatabaseUnavailableMiddleware:
             logger.warning("database unavailable: %s", exception)
             return _unavailable()
         return None
+
+
+# A persistent connection that sat idle may have been cut (a database restart, a proxy
+# timeout). Django's CONN_HEALTH_CHECKS would test it with a query before *every* request,
+# which doubled the round trips of a stored index page; testing only connections idle for
+# longer than this keeps busy workers at one query and idle ones from failing once.
+IDLE_CHECK_SECONDS = 1.0
+
+
+def check_idle_connections(**kwargs: object) -> None:
+    now = time.monotonic()
+    for conn in connections.all(initialized_only=True):
+        last_used = getattr(conn, "pypidraft_last_used", None)
+        idle = last_used is None or now - last_used > IDLE_CHECK_SECONDS
+        if conn.connection is not None and idle and not conn.is_usable():
+            conn.close()
+
+
+def mark_connections_used(**kwargs: object) -> None:
+    now = time.monotonic()
+    for conn in connections.all(initialized_only=True):
+        conn.pypidraft_last_used = now
+
+
+def connect_signals() -> None:
+    request_started.connect(check_idle_connections, dispatch_uid="pypidraft.check_idle_connections")
+    request_finished.connect(mark_connections_used, dispatch_uid="pypidraft.mark_connections_used")
