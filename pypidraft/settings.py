@@ -164,7 +164,7 @@ if PYPIDRAFT_STORAGE == "s3":
     if not AWS_STORAGE_BUCKET_NAME:
         raise ImproperlyConfigured("PYPIDRAFT_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
     _packages_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "releases.s3storage.PackageS3Storage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
             "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,

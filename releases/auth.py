@@ -10,7 +10,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from releases import ratelimit
+from releases import hotpath, ratelimit
 from releases.models import ApiToken, Project, Role
 from releases.tokens import api_token_digest
 
@@ -105,7 +105,7 @@ def _authenticate_header(header: str | None, *, allow_bearer: bool) -> Principal
 def _authenticate_token(token: str) -> Principal:
     if not token or len(token) > 256:
         raise AuthenticationFailed("Invalid API token.")
-    api_token = ApiToken.objects.select_related("user", "project").filter(digest=api_token_digest(token)).first()
+    api_token = hotpath.api_token(api_token_digest(token))
     if api_token is None or not api_token.user.is_active:
         raise AuthenticationFailed("Invalid or revoked API token: create a new one on the API tokens page.")
     now = timezone.now()

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from releases import hotpath
 from releases.models import AuthFailure
 
 
@@ -47,7 +48,7 @@ def check(client_ip: str | None, username: str | None) -> None:
         return
     now = timezone.now()
     limits = dict(keys)
-    for failure in AuthFailure.objects.filter(key__in=limits, window_start__gt=now - _window()):
+    for failure in hotpath.auth_failures(list(limits), now - _window()):
         if failure.count >= limits[failure.key]:
             remaining = failure.window_start + _window() - now
             raise RateLimited(max(int(remaining.total_seconds()) + 1, 1))

@@ -16,11 +16,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 from packaging.utils import canonicalize_version
 from packaging.version import Version
 
+from releases import hotpath
 from releases.auth import Principal, role_of
 from releases.errors import PermissionDenied, ReleaseStateError, UploadError
 from releases.models import (
@@ -34,10 +35,14 @@ from releases.models import (
     RetiredDraftToken,
     Role,
 )
-from releases.storage import delete_objects, file_key, object_exists, store_file
+from releases.storage import PendingWrite, delete_objects, file_key, start_store
 from releases.tokens import draft_token_for, draft_token_hash, new_api_token, new_draft_nonce
 
 logger = logging.getLogger(__name__)
+
+# Above this size an upload first looks for an identical stored file (no transfer then),
+# and its object is written before the project is locked (see add_file_to_release).
+LARGE_FILE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,11 @@ def _lock_journal() -> None:
 
 def _bump_project_serial(project: Project) -> None:
     serial = JournalEntry.objects.filter(name=project.normalized_name).aggregate(m=Max("id"))["m"]
+    _set_project_serial(project, serial)
+
+
+def _set_project_serial(project: Project, serial: int) -> None:
+    """Record the project's newest journal id (taken under the journal lock)."""
     Project.objects.filter(pk=project.pk).update(last_serial=serial)
     project.last_serial = serial
 
@@ -151,25 +161,45 @@ def _file_exists_message(filename: str) -> str:
     )
 
 
-def _classify_existing(incoming: IncomingFile) -> tuple[str, File | None]:
-    """Return ("new" | "unchanged" | "replace", existing file). Raise for conflicts."""
-    # One query for the file of this name and any file with these bytes: digests are
-    # unique too, and with two queries a row committed in between would look like both.
-    matches = list(
-        File.objects.select_related("release").filter(
-            Q(filename=incoming.filename) | Q(sha256_digest=incoming.sha256) | Q(blake2_256_digest=incoming.blake2_256)
-        )
+def _identical_file(incoming: IncomingFile) -> File | None:
+    """The stored file with this name and these very bytes, if any (a look without locks)."""
+    return (
+        File.objects.select_related("release__project")
+        .filter(filename=incoming.filename, sha256_digest=incoming.sha256)
+        .first()
+    )
+
+
+def _classify(incoming: IncomingFile, release: Release, *, filename_burned: bool) -> tuple[str, File | None]:
+    """Return ("new" | "unchanged" | "replace", existing file) under the release's lock.
+    Raise for conflicts."""
+    # One query for the file of this name, any file with these bytes (digests are unique
+    # too) and this release's sdist: with several, a row committed in between could look
+    # like two things at once.
+    matches = hotpath.files_in_the_way(
+        incoming.filename,
+        incoming.sha256,
+        incoming.blake2_256,
+        sdist_of_release=release if incoming.packagetype == File.SDIST else None,
     )
     existing = next((f for f in matches if f.filename == incoming.filename), None)
-    twin = next((f for f in matches if f.filename != incoming.filename), None)
     if existing is not None and existing.sha256_digest == incoming.sha256:
         return "unchanged", existing
-    if existing is None and BurnedFilename.objects.filter(filename=incoming.filename).exists():
+    if existing is None and filename_burned:
         raise UploadError(
             400,
             f"File already exists: the filename '{incoming.filename}' was used by a "
             "published release and can never be reused. Use a new version.",
         )
+    twin = next(
+        (
+            f
+            for f in matches
+            if f.filename != incoming.filename
+            and (f.sha256_digest == incoming.sha256 or f.blake2_256_digest == incoming.blake2_256)
+        ),
+        None,
+    )
     if twin is not None:
         raise UploadError(
             400,
@@ -177,8 +207,14 @@ def _classify_existing(incoming: IncomingFile) -> tuple[str, File | None]:
             "Each file must have contents of its own; build this one for its own tags.",
         )
     if existing is None:
+        if any(f.release_id == release.pk and f.packagetype == File.SDIST for f in matches):
+            raise UploadError(
+                400,
+                f"Only one sdist may be uploaded per release: {release.project.name} {release.version} "
+                "already has one.",
+            )
         return "new", None
-    if existing.release.is_draft:
+    if existing.release_id == release.pk and release.is_draft:
         return "replace", existing
     raise UploadError(400, _file_exists_message(incoming.filename))
 
@@ -197,31 +233,42 @@ def add_file_to_release(
 ) -> UploadOutcome:
     """Store an uploaded file and record it in its (new or existing) release.
 
-    The object is written before the transaction and removed if the transaction does not
-    commit, so a failure never leaves a row pointing at nothing nor an orphan object. A
-    replaced draft file's old object is deleted only after the replacement committed.
+    The object's key lock is taken first and held until commit (see _lock_object_key), so
+    no cleanup can delete the object between its write and its row. A small file is
+    written while the transaction checks and records it; a large one before any project
+    lock is taken, so a long transfer holds up no other upload to the project. If the
+    transaction does not commit, the object goes unless a row references it. A replaced
+    draft file's old object is deleted only after the replacement committed.
     """
-    # A quick look without locks, so identical re-uploads answer without touching storage.
-    kind, existing = _classify_existing(incoming)
-    if kind == "unchanged":
-        check_upload_rights(principal, existing.release.project)
-        return UploadOutcome(release=existing.release, file=existing, result="unchanged")
+    if incoming.size > LARGE_FILE_BYTES:
+        # An identical re-upload of a large file answers without transferring it again.
+        existing = _identical_file(incoming)
+        if existing is not None:
+            project = existing.release.project
+            check_upload_rights(principal, project, role_of(principal.user, project))
+            return UploadOutcome(release=existing.release, file=existing, result="unchanged")
 
-    store_file(incoming.key, incoming.local_path)
+    write: PendingWrite | None = None
     try:
-        outcome = _record_upload(
-            project_name=project_name,
-            normalized_name=normalized_name,
-            version=version,
-            version_string=version_string,
-            incoming=incoming,
-            metadata=metadata,
-            principal=principal,
-            draft_requested=draft_requested,
-            client_ip=client_ip,
-        )
+        with transaction.atomic():
+            _lock_object_key(incoming.key)
+            write = start_store(incoming.key, incoming.local_path, incoming.size)
+            outcome = _record_upload(
+                project_name=project_name,
+                normalized_name=normalized_name,
+                version=version,
+                version_string=version_string,
+                incoming=incoming,
+                metadata=metadata,
+                principal=principal,
+                draft_requested=draft_requested,
+                client_ip=client_ip,
+                write=write,
+            )
     except BaseException:
-        _delete_unreferenced([incoming.key])
+        if write is not None:
+            write.settle()
+            _delete_unreferenced([incoming.key])
         raise
     if outcome.result == "unchanged" and outcome.file.path != incoming.key:
         _delete_unreferenced([incoming.key])
@@ -231,14 +278,14 @@ def add_file_to_release(
 
 
 def _lock_object_key(key: str) -> None:
-    """Serialise, per storage key, an upload's last look at its object and every cleanup.
+    """Serialise, per storage key, an upload's write of its object and every cleanup.
 
     Keys are content addressed (blake2b + filename): two uploads of the same bytes share a
     key, and the key of a replaced or discarded draft file is the very key of the next
-    upload of those bytes. An upload holds this lock from checking that its object exists
+    upload of those bytes. An upload holds this lock from before it writes its object
     until its row commits; a cleanup holds it from checking that no row references the
     key until the object is gone. So a cleanup either sees the row and keeps the object,
-    or deletes it before the upload looks, and the upload stores it again.
+    or deletes it before the upload writes it.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -262,11 +309,12 @@ def _delete_unreferenced(keys: list[str]) -> None:
             logger.warning("kept %s after a database failure; check_storage will reconcile it", key)
 
 
-def check_upload_rights(principal: Principal, project: Project) -> None:
-    """Raise a 403 UploadError unless the principal may upload to this existing project."""
+def check_upload_rights(principal: Principal, project: Project, role: str | None) -> None:
+    """Raise a 403 UploadError unless the principal (whose role in the project is `role`)
+    may upload to this existing project."""
     if not principal.may_act_on(project):
         raise UploadError(403, f"This API token is scoped to another project and cannot upload to '{project.name}'.")
-    if role_of(principal.user, project) is None:
+    if role is None:
         raise UploadError(
             403,
             f"The user '{principal.user.get_username()}' isn't allowed to upload to project "
@@ -274,8 +322,10 @@ def check_upload_rights(principal: Principal, project: Project) -> None:
         )
 
 
-def _get_or_create_project(name: str, normalized_name: str, principal: Principal) -> tuple[Project, bool]:
-    project = Project.objects.select_for_update().filter(normalized_name=normalized_name).first()
+def _get_or_create_project(
+    name: str, normalized_name: str, principal: Principal, filename: str
+) -> tuple[Project, bool]:
+    project = hotpath.project_for_upload(normalized_name, principal.user, filename=filename, lock=True)
     if project is not None:
         return project, False
     if principal.token is not None and principal.token.project_id is not None:
@@ -286,7 +336,10 @@ def _get_or_create_project(name: str, normalized_name: str, principal: Principal
             Role.objects.create(project=project, user=principal.user, role=Role.OWNER)
     except IntegrityError:
         # Another upload created it first; it decides who owns the name.
-        return Project.objects.select_for_update().get(normalized_name=normalized_name), False
+        return hotpath.project_for_upload(normalized_name, principal.user, filename=filename, lock=True), False
+    # A filename outlives its project: a deleted project's published names stay burned.
+    project.user_role = Role.OWNER
+    project.filename_burned = BurnedFilename.objects.filter(filename=filename).exists()
     return project, True
 
 
@@ -301,110 +354,110 @@ def _record_upload(
     principal: Principal,
     draft_requested: bool,
     client_ip: str | None,
+    write: PendingWrite,
 ) -> UploadOutcome:
     actor = Actor.from_principal(principal, AuditEvent.UPLOAD, client_ip)
-    with transaction.atomic():
-        project, project_created = _get_or_create_project(project_name, normalized_name, principal)
-        if not project_created:
-            check_upload_rights(principal, project)
+    project, project_created = _get_or_create_project(project_name, normalized_name, principal, incoming.filename)
+    if not project_created:
+        check_upload_rights(principal, project, project.user_role)
 
-        canonical = canonical_version(version)
-        release = Release.objects.select_for_update().filter(project=project, canonical_version=canonical).first()
-        release_created = False
-        if release is None:
-            release = _create_release(
-                project,
-                version_string,
-                canonical,
-                principal,
-                draft=draft_requested or not project.auto_publish_releases,
-            )
-            release_created = True
-        elif release.is_draft:
-            if release.is_expired:
-                raise UploadError(
-                    400,
-                    f"The draft of {project.name} {release.version} expired on "
-                    f"{release.draft_expires:%Y-%m-%d}. Discard it (dashboard, API or "
-                    "'manage.py discard_draft') and upload again.",
-                )
-        elif draft_requested:
-            raise UploadError(
-                400,
-                f"{project.name} {release.version} is already published; it cannot become a draft. "
-                "Upload a new version as a draft instead.",
-            )
-
-        # Classify again under the release lock: a concurrent upload may have won.
-        kind, existing = _classify_existing(incoming)
-        if kind == "unchanged":
-            return UploadOutcome(release=existing.release, file=existing, result="unchanged")
-        if existing is not None and existing.release_id != release.pk:
-            raise UploadError(400, _file_exists_message(incoming.filename))
-
-        replaced_key = None
-        if existing is not None:
-            replaced_key = existing.path
-            existing.delete()
-        elif incoming.packagetype == File.SDIST and release.files.filter(packagetype=File.SDIST).exists():
-            raise UploadError(
-                400,
-                f"Only one sdist may be uploaded per release: {project.name} {release.version} already has one.",
-            )
-
-        stored = File.objects.create(
-            release=release,
-            filename=incoming.filename,
-            packagetype=incoming.packagetype,
-            python_version=incoming.python_version,
-            requires_python=incoming.requires_python,
-            size=incoming.size,
-            sha256_digest=incoming.sha256,
-            blake2_256_digest=incoming.blake2_256,
-            md5_digest=incoming.md5,
-            uploader=principal.user,
-            path=incoming.key,
-            metadata=incoming.metadata,
-            metadata_sha256=_sha256(incoming.metadata) if incoming.metadata is not None else None,
+    canonical = canonical_version(version)
+    release = hotpath.locked_release(project, canonical)
+    release_created = False
+    if release is None:
+        release = _create_release(
+            project,
+            version_string,
+            canonical,
+            principal,
+            draft=draft_requested or not project.auto_publish_releases,
+            metadata=metadata,
         )
-        # The object may have been deleted since it was stored, by a cleanup of the same
-        # key that looked for rows before this one existed (see _lock_object_key). The
-        # lock is held until commit; taken before the journal's, so public uploads do not
-        # wait on each other's storage round trip.
-        _lock_object_key(incoming.key)
-        if not object_exists(incoming.key):
-            store_file(incoming.key, incoming.local_path)
+        release_created = True
+    elif release.is_draft:
+        if release.is_expired:
+            raise UploadError(
+                400,
+                f"The draft of {project.name} {release.version} expired on "
+                f"{release.draft_expires:%Y-%m-%d}. Discard it (dashboard, API or "
+                "'manage.py discard_draft') and upload again.",
+            )
+    elif draft_requested:
+        raise UploadError(
+            400,
+            f"{project.name} {release.version} is already published; it cannot become a draft. "
+            "Upload a new version as a draft instead.",
+        )
+    release.project = project
 
+    kind, existing = _classify(incoming, release, filename_burned=project.filename_burned)
+    if kind == "unchanged":
+        if existing.release_id == release.pk:
+            existing.release = release
+        # The same bytes went to the same key: the object is as it was.
+        write.settle()
+        return UploadOutcome(release=existing.release, file=existing, result="unchanged")
+
+    replaced_key = None
+    if existing is not None:
+        replaced_key = existing.path
+        File.objects.filter(pk=existing.pk).delete()
+
+    stored = File.objects.create(
+        release=release,
+        filename=incoming.filename,
+        packagetype=incoming.packagetype,
+        python_version=incoming.python_version,
+        requires_python=incoming.requires_python,
+        size=incoming.size,
+        sha256_digest=incoming.sha256,
+        blake2_256_digest=incoming.blake2_256,
+        md5_digest=incoming.md5,
+        uploader=principal.user,
+        path=incoming.key,
+        metadata=incoming.metadata,
+        metadata_sha256=_sha256(incoming.metadata) if incoming.metadata is not None else None,
+    )
+    if not release_created:
         # The release describes its newest upload.
-        # `metadata` holds Release field names only (upload.release_metadata builds it).
-        for name, value in metadata.items():
-            setattr(release, name, value)
-        release.uploader = release.uploader or principal.user
-        release.save()
+        _update_release(release, metadata, principal)
+    # Before the journal's lock: public uploads do not wait on each other's storage writes.
+    write.wait()
 
-        if not release.is_draft:
-            _lock_journal()
-            by = principal.user.get_username()
-            if release_created:
-                JournalEntry.objects.create(
+    if not release.is_draft:
+        _lock_journal()
+        by = principal.user.get_username()
+        entries = []
+        if release_created:
+            entries.append(
+                JournalEntry(
                     name=project.normalized_name,
                     version=release.version,
                     action=JournalEntry.NEW_RELEASE,
                     submitted_by=by,
                 )
-            _journal_file_added(project, release, stored, by)
-            BurnedFilename.objects.get_or_create(filename=stored.filename)
-            _bump_project_serial(project)
-
-        _audit(
-            actor,
-            "replace file" if replaced_key else "upload file",
-            project=project.name,
-            version=release.version,
-            filename=incoming.filename,
-            sha256=incoming.sha256,
-            draft=release.is_draft,
+            )
+        entries.append(
+            JournalEntry(
+                name=project.normalized_name,
+                version=release.version,
+                action=JournalEntry.ADD_FILE.format(packagetype=stored.packagetype, filename=stored.filename),
+                submitted_by=by,
+            )
         )
+        JournalEntry.objects.bulk_create(entries)
+        BurnedFilename.objects.bulk_create([BurnedFilename(filename=stored.filename)], ignore_conflicts=True)
+        _set_project_serial(project, entries[-1].pk)
+
+    _audit(
+        actor,
+        "replace file" if replaced_key else "upload file",
+        project=project.name,
+        version=release.version,
+        filename=incoming.filename,
+        sha256=incoming.sha256,
+        draft=release.is_draft,
+    )
     return UploadOutcome(
         release=release,
         file=stored,
@@ -412,6 +465,16 @@ def _record_upload(
         replaced_key=replaced_key,
         release_created=release_created,
     )
+
+
+def _update_release(release: Release, metadata: dict[str, Any], principal: Principal) -> None:
+    # `metadata` holds Release field names only (upload.release_metadata builds it).
+    changes = dict(metadata)
+    if release.uploader_id is None:
+        changes["uploader"] = principal.user
+    Release.objects.filter(pk=release.pk).update(**changes)
+    for name, value in changes.items():
+        setattr(release, name, value)
 
 
 def _sha256(data: bytes) -> str:
@@ -422,8 +485,12 @@ def canonical_version(version: Version) -> str:
     return canonicalize_version(version, strip_trailing_zero=False)
 
 
-def _create_release(project: Project, version: str, canonical: str, principal: Principal, *, draft: bool) -> Release:
-    release = Release(project=project, version=version, canonical_version=canonical, uploader=principal.user)
+def _create_release(
+    project: Project, version: str, canonical: str, principal: Principal, *, draft: bool, metadata: dict[str, Any]
+) -> Release:
+    release = Release(
+        project=project, version=version, canonical_version=canonical, uploader=principal.user, **metadata
+    )
     if draft:
         existing = list(Release.objects.live_drafts().filter(project=project).order_by("created"))
         if len(existing) >= settings.PYPIDRAFT_MAX_DRAFTS_PER_PROJECT:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.core.files import File as DjangoFile
 from django.core.files.storage import Storage, storages
@@ -49,6 +51,64 @@ def store_file(key: str, local_path: str) -> None:
         raise StorageUnavailable("The package storage is unavailable; nothing was saved. Try again later.") from exc
     # Both backends are configured to overwrite, never to rename.
     assert saved == key, (saved, key)
+
+
+class PendingWrite:
+    """An object write that may still be in flight (see start_store)."""
+
+    def __init__(self, key: str, future: Future | None = None):
+        self.key = key
+        self._future = future
+
+    def wait(self) -> None:
+        """Return once the object is stored; raise StorageUnavailable if the write failed."""
+        if self._future is None:
+            return
+        try:
+            self._future.result()
+        except STORAGE_ERRORS as exc:
+            logger.warning("storage write of %s failed: %s", self.key, exc)
+            raise StorageUnavailable("The package storage is unavailable; nothing was saved. Try again later.") from exc
+
+    def settle(self) -> None:
+        """Wait for the write to end, successful or not (before cleaning up after it)."""
+        if self._future is not None:
+            self._future.exception()
+
+
+_writer_pool: ThreadPoolExecutor | None = None
+
+
+def _writers() -> ThreadPoolExecutor:
+    global _writer_pool
+    if _writer_pool is None:
+        _writer_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pypidraft-store")
+    return _writer_pool
+
+
+def _forget_writers() -> None:
+    # A forked worker has none of its parent's threads.
+    global _writer_pool
+    _writer_pool = None
+
+
+os.register_at_fork(after_in_child=_forget_writers)
+
+
+def start_store(key: str, local_path: str, size: int) -> PendingWrite:
+    """Begin writing the file at `local_path` under `key`; wait() on the result.
+
+    A small file goes to S3 in one request from a background thread, so the upload's
+    database work runs meanwhile. A large file (multipart) or a filesystem write is done
+    before this returns.
+    """
+    storage = packages_storage()
+    writer = getattr(storage, "small_file_writer", None)
+    write = writer(key, size) if writer is not None else None
+    if write is None:
+        store_file(key, local_path)
+        return PendingWrite(key)
+    return PendingWrite(key, _writers().submit(write, local_path))
 
 
 def delete_objects(keys: Iterable[str]) -> list[str]:

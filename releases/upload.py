@@ -23,10 +23,11 @@ from django.http.multipartparser import MultiPartParser, MultiPartParserError
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from releases import hotpath
 from releases.auth import Principal
 from releases.distributions import inspect_sdist, inspect_wheel, parse_filename, validate_project_name, validate_version
 from releases.errors import UploadError
-from releases.models import File, Project
+from releases.models import File
 from releases.services import check_upload_rights
 
 # Room for the metadata form fields that travel next to the file.
@@ -258,10 +259,9 @@ def release_metadata(form: QueryDict) -> dict[str, Any]:
 
 def authorize_early(principal: Principal, normalized_name: str) -> None:
     """Refuse uploads to someone else's project before reading any archive."""
-    project = Project.objects.filter(normalized_name=normalized_name).first()
-    if project is None:
-        return
-    check_upload_rights(principal, project)
+    project = hotpath.project_for_upload(normalized_name, principal.user, filename="", lock=False)
+    if project is not None:
+        check_upload_rights(principal, project, project.user_role)
 
 
 @dataclass

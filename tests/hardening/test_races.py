@@ -14,6 +14,7 @@ import time
 
 import pytest
 import requests
+from django.db import connection
 
 from releases import services
 from releases.models import File
@@ -317,27 +318,43 @@ def stored_sha256(key: str) -> str | None:
         return hashlib.sha256(fh.read()).hexdigest()
 
 
-@pytest.mark.django_db
-def test_a_cleanup_of_the_same_key_between_storing_and_recording_cannot_lose_the_object(project, uploader, monkeypatch):
-    """Another worker's cleanup of this very key (same bytes, same filename) runs after
-    this upload stored its object and before it recorded its row: it finds no row and
-    deletes the object. The upload must notice and store it again."""
-    real_store = services.store_file
-    cleanups = []
+@pytest.mark.django_db(transaction=True)
+def test_a_cleanup_of_the_same_key_while_an_upload_records_it_cannot_lose_the_object(project, uploader, monkeypatch):
+    """Another worker cleans up this very key (same bytes, same filename: a replaced or
+    discarded draft file's object) after this upload wrote its object and before its row
+    committed. The cleanup must wait for the commit, see the row and keep the object."""
+    real_start_store = services.start_store
+    cleanup_done = threading.Event()
+    cleaned: list[str] = []
 
-    def store_then_cleanup(key: str, local_path: str) -> None:
-        real_store(key, local_path)
-        if not cleanups:
-            cleanups.append(key)
+    def cleanup(key: str) -> None:
+        try:
             services._delete_unreferenced([key])
+            cleaned.append(key)
+        finally:
+            connection.close()
+            cleanup_done.set()
 
-    monkeypatch.setattr(services, "store_file", store_then_cleanup)
+    def store_then_race(key: str, local_path: str, size: int):
+        write = real_start_store(key, local_path, size)
+        write.wait()
+        threading.Thread(target=cleanup, args=(key,), daemon=True).start()
+        # Time for the cleanup to find no row and delete the object, unless it waits on
+        # the key lock as it must.
+        cleanup_done.wait(0.5)
+        return write
+
+    monkeypatch.setattr(services, "start_store", store_then_race)
 
     assert uploader.upload("acme", "1.0", path="/legacy/draft/").status_code == 200
 
+    assert cleanup_done.wait(30)
     stored = File.objects.get()
-    assert cleanups == [stored.path]
     assert stored_sha256(stored.path) == stored.sha256_digest
+    if connection.vendor == "postgresql":
+        # It waited for the commit, then found the row. (SQLite's shared in-memory test
+        # database refuses the second writer at once instead: the cleanup keeps the object.)
+        assert cleaned == [stored.path]
 
 
 @pytest.mark.django_db
