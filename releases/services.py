@@ -72,8 +72,13 @@ def _actor_name(actor: Actor, user) -> str:
 
 
 def _audit(actor: Actor, action: str, *, project: str = "", version: str = "", **detail: Any) -> None:
+    _audit_event(actor, action, project=project, version=version, **detail).save()
+
+
+def _audit_event(actor: Actor, action: str, *, project: str = "", version: str = "", **detail: Any) -> AuditEvent:
+    """An unsaved audit event."""
     user = actor.user if getattr(actor.user, "is_authenticated", False) else None
-    AuditEvent.objects.create(
+    return AuditEvent(
         actor=user,
         actor_name=_actor_name(actor, user),
         channel=actor.channel,
@@ -97,16 +102,11 @@ def _lock_journal() -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(7201)")
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [hotpath.JOURNAL_LOCK])
 
 
 def _bump_project_serial(project: Project) -> None:
     serial = JournalEntry.objects.filter(name=project.normalized_name).aggregate(m=Max("id"))["m"]
-    _set_project_serial(project, serial)
-
-
-def _set_project_serial(project: Project, serial: int) -> None:
-    """Record the project's newest journal id (taken under the journal lock)."""
     Project.objects.filter(pk=project.pk).update(last_serial=serial)
     project.last_serial = serial
 
@@ -170,18 +170,13 @@ def _identical_file(incoming: IncomingFile) -> File | None:
     )
 
 
-def _classify(incoming: IncomingFile, release: Release, *, filename_burned: bool) -> tuple[str, File | None]:
-    """Return ("new" | "unchanged" | "replace", existing file) under the release's lock.
-    Raise for conflicts."""
-    # One query for the file of this name, any file with these bytes (digests are unique
-    # too) and this release's sdist: with several, a row committed in between could look
-    # like two things at once.
-    matches = hotpath.files_in_the_way(
-        incoming.filename,
-        incoming.sha256,
-        incoming.blake2_256,
-        sdist_of_release=release if incoming.packagetype == File.SDIST else None,
-    )
+def _classify(
+    incoming: IncomingFile, release: Release, matches: list[File], *, filename_burned: bool
+) -> tuple[str, File | None]:
+    """Return ("new" | "unchanged" | "replace", existing file), under the release's lock,
+    from `matches`: the files with this filename or these bytes (digests are unique too)
+    and the release's sdist, read by one query (with several, a row committed in between
+    could look like two things at once). Raise for conflicts."""
     existing = next((f for f in matches if f.filename == incoming.filename), None)
     if existing is not None and existing.sha256_digest == incoming.sha256:
         return "unchanged", existing
@@ -289,7 +284,7 @@ def _lock_object_key(key: str) -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(7202, hashtext(%s))", [key])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [hotpath.OBJECT_KEY_LOCK, key])
     # SQLite: every write transaction already holds the database's only write lock.
 
 
@@ -322,12 +317,8 @@ def check_upload_rights(principal: Principal, project: Project, role: str | None
         )
 
 
-def _get_or_create_project(
-    name: str, normalized_name: str, principal: Principal, filename: str
-) -> tuple[Project, bool]:
-    project = hotpath.project_for_upload(normalized_name, principal.user, filename=filename, lock=True)
-    if project is not None:
-        return project, False
+def _create_project(name: str, normalized_name: str, principal: Principal) -> None:
+    """Create the project with the uploader as its owner, unless another upload just did."""
     if principal.token is not None and principal.token.project_id is not None:
         raise UploadError(403, "This API token is scoped to one project and cannot create a new project.")
     try:
@@ -335,12 +326,7 @@ def _get_or_create_project(
             project = Project.objects.create(name=name, normalized_name=normalized_name)
             Role.objects.create(project=project, user=principal.user, role=Role.OWNER)
     except IntegrityError:
-        # Another upload created it first; it decides who owns the name.
-        return hotpath.project_for_upload(normalized_name, principal.user, filename=filename, lock=True), False
-    # A filename outlives its project: a deleted project's published names stay burned.
-    project.user_role = Role.OWNER
-    project.filename_burned = BurnedFilename.objects.filter(filename=filename).exists()
-    return project, True
+        pass  # Another upload created it first; it decides who owns the name.
 
 
 def _record_upload(
@@ -356,16 +342,30 @@ def _record_upload(
     client_ip: str | None,
     write: PendingWrite,
 ) -> UploadOutcome:
-    actor = Actor.from_principal(principal, AuditEvent.UPLOAD, client_ip)
-    project, project_created = _get_or_create_project(project_name, normalized_name, principal, incoming.filename)
-    if not project_created:
-        check_upload_rights(principal, project, project.user_role)
-
     canonical = canonical_version(version)
-    release = hotpath.locked_release(project, canonical)
-    release_created = False
+
+    def lock_target() -> hotpath.UploadTarget:
+        return hotpath.lock_upload_target(
+            normalized_name,
+            canonical,
+            principal.user,
+            filename=incoming.filename,
+            sha256=incoming.sha256,
+            blake2_256=incoming.blake2_256,
+            sdist=incoming.packagetype == File.SDIST,
+        )
+
+    target = lock_target()
+    if target.project is None:
+        _create_project(project_name, normalized_name, principal)
+        target = lock_target()
+    project = target.project
+    check_upload_rights(principal, project, project.user_role)
+
+    release = target.release
+    release_created = release is None
     if release is None:
-        release = _create_release(
+        release = _new_release(
             project,
             version_string,
             canonical,
@@ -373,7 +373,6 @@ def _record_upload(
             draft=draft_requested or not project.auto_publish_releases,
             metadata=metadata,
         )
-        release_created = True
     elif release.is_draft:
         if release.is_expired:
             raise UploadError(
@@ -390,7 +389,7 @@ def _record_upload(
         )
     release.project = project
 
-    kind, existing = _classify(incoming, release, filename_burned=project.filename_burned)
+    kind, existing = _classify(incoming, release, target.files, filename_burned=project.filename_burned)
     if kind == "unchanged":
         if existing.release_id == release.pk:
             existing.release = release
@@ -398,12 +397,10 @@ def _record_upload(
         write.settle()
         return UploadOutcome(release=existing.release, file=existing, result="unchanged")
 
-    replaced_key = None
-    if existing is not None:
-        replaced_key = existing.path
-        File.objects.filter(pk=existing.pk).delete()
-
-    stored = File.objects.create(
+    if release_created:
+        release.pk = hotpath.run([hotpath.insert(release, returning=True)])[0][0][0]
+        release._state.adding = False
+    stored = File(
         release=release,
         filename=incoming.filename,
         packagetype=incoming.packagetype,
@@ -418,14 +415,31 @@ def _record_upload(
         metadata=incoming.metadata,
         metadata_sha256=_sha256(incoming.metadata) if incoming.metadata is not None else None,
     )
+    audit = _audit_event(
+        Actor.from_principal(principal, AuditEvent.UPLOAD, client_ip),
+        "replace file" if existing is not None else "upload file",
+        project=project.name,
+        version=release.version,
+        filename=incoming.filename,
+        sha256=incoming.sha256,
+        draft=release.is_draft,
+    )
+    statements = []
+    if existing is not None:
+        statements.append(hotpath.delete(File, existing.pk))
     if not release_created:
         # The release describes its newest upload.
-        _update_release(release, metadata, principal)
+        statements.append(hotpath.update(Release, release.pk, _release_changes(release, metadata, principal)))
+    statements.append(hotpath.insert(stored, returning=True))
+    if release.is_draft:
+        statements.append(hotpath.insert(audit))
+    results = hotpath.run(statements)
+    stored.pk = results[len(statements) - (2 if release.is_draft else 1)][0][0]
+    stored._state.adding = False
+
     # Before the journal's lock: public uploads do not wait on each other's storage writes.
     write.wait()
-
     if not release.is_draft:
-        _lock_journal()
         by = principal.user.get_username()
         entries = []
         if release_created:
@@ -445,36 +459,33 @@ def _record_upload(
                 submitted_by=by,
             )
         )
-        JournalEntry.objects.bulk_create(entries)
-        BurnedFilename.objects.bulk_create([BurnedFilename(filename=stored.filename)], ignore_conflicts=True)
-        _set_project_serial(project, entries[-1].pk)
+        statements = [
+            *filter(None, [hotpath.journal_lock()]),
+            *(hotpath.insert(entry) for entry in entries),
+            hotpath.burn_filename(stored.filename, timezone.now()),
+            hotpath.set_serial_from_journal(project),
+            hotpath.insert(audit),
+        ]
+        project.last_serial = hotpath.run(statements)[-2][0][0]
 
-    _audit(
-        actor,
-        "replace file" if replaced_key else "upload file",
-        project=project.name,
-        version=release.version,
-        filename=incoming.filename,
-        sha256=incoming.sha256,
-        draft=release.is_draft,
-    )
     return UploadOutcome(
         release=release,
         file=stored,
-        result="replaced" if replaced_key else "new",
-        replaced_key=replaced_key,
+        result="replaced" if existing is not None else "new",
+        replaced_key=existing.path if existing is not None else None,
         release_created=release_created,
     )
 
 
-def _update_release(release: Release, metadata: dict[str, Any], principal: Principal) -> None:
+def _release_changes(release: Release, metadata: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """The columns an upload changes on its existing release, also set on `release`."""
     # `metadata` holds Release field names only (upload.release_metadata builds it).
     changes = dict(metadata)
     if release.uploader_id is None:
-        changes["uploader"] = principal.user
-    Release.objects.filter(pk=release.pk).update(**changes)
+        changes["uploader"] = principal.user.pk
     for name, value in changes.items():
-        setattr(release, name, value)
+        setattr(release, "uploader_id" if name == "uploader" else name, value)
+    return changes
 
 
 def _sha256(data: bytes) -> str:
@@ -485,7 +496,7 @@ def canonical_version(version: Version) -> str:
     return canonicalize_version(version, strip_trailing_zero=False)
 
 
-def _create_release(
+def _new_release(
     project: Project, version: str, canonical: str, principal: Principal, *, draft: bool, metadata: dict[str, Any]
 ) -> Release:
     release = Release(
@@ -506,7 +517,6 @@ def _create_release(
         release.draft_token_hash = draft_token_hash(draft_token_for(release.draft_nonce))
     else:
         release.published = timezone.now()
-    release.save()
     return release
 
 

@@ -259,7 +259,7 @@ def release_metadata(form: QueryDict) -> dict[str, Any]:
 
 def authorize_early(principal: Principal, normalized_name: str) -> None:
     """Refuse uploads to someone else's project before reading any archive."""
-    project = hotpath.project_for_upload(normalized_name, principal.user, filename="", lock=False)
+    project = hotpath.project_for_upload(normalized_name, principal.user)
     if project is not None:
         check_upload_rights(principal, project, project.user_role)
 
