@@ -2,33 +2,130 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import http.client
+import os
+import ssl
+import threading
 from collections.abc import Callable
+from urllib.parse import quote, urlsplit
 
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
+# Object parameters a direct PUT knows how to send, as the header S3 expects.
+DIRECT_HEADERS = {"ContentType": "Content-Type", "CacheControl": "Cache-Control"}
+
+
+class ObjectWriteFailed(OSError):
+    """S3 answered a PUT with an error status."""
+
 
 class PackageS3Storage(S3Storage):
-    """django-storages' S3Storage, plus one-request writes of files below the multipart threshold."""
+    """django-storages' S3Storage, plus one-request writes of small files."""
 
     def small_file_writer(self, key: str, size: int) -> Callable[[str], None] | None:
-        """A function that writes a local file under `key` with a single PutObject, callable
-        from any thread; None when `size` calls for a multipart upload (use save()).
+        """A function that writes a local file under `key` in one signed PUT, callable from
+        any thread; None when the file is large enough for a multipart upload (use save()).
 
-        This is the request s3transfer sends for such a file, without its per-call set-up
-        (a resource object per key, a transfer coordinator, futures): on loopback SeaweedFS
-        a 6 KB write takes 4.3 ms instead of 6.8 ms.
+        boto3's PutObject spends ~2.5 ms of CPU on a small file on the benchmark machine
+        (its event hooks, an `Expect: 100-continue` round trip); signing with botocore's
+        own SigV4 signer and sending on a kept-alive connection costs a fraction of that,
+        and the upload's database work runs meanwhile in the request thread.
         """
         if size > self.transfer_config.multipart_threshold:
             return None
-        # The client is thread-safe; the thread-local resource behind it is not shared.
-        client = self.connection.meta.client
-        bucket = self.bucket_name
-        name = self._normalize_name(clean_name(key))
         params = self.get_object_parameters(key)
+        put = self._direct_put()
+        if put is None or not set(params) <= set(DIRECT_HEADERS):
+            return None
+        name = self._normalize_name(clean_name(key))
+        headers = {DIRECT_HEADERS[param]: value for param, value in params.items()}
+        return lambda local_path: put.put(name, local_path, headers)
 
-        def write(local_path: str) -> None:
-            with open(local_path, "rb") as body:
-                client.put_object(Bucket=bucket, Key=name, Body=body, **params)
+    def _direct_put(self) -> DirectPut | None:
+        direct = getattr(self, "_direct", None)
+        if direct is None:
+            client = self.connection.meta.client
+            if self.proxies or not client.meta.endpoint_url:
+                return None
+            credentials = self._create_session().get_credentials()
+            if credentials is None:
+                return None
+            direct = self._direct = DirectPut(
+                endpoint_url=client.meta.endpoint_url,
+                region=client.meta.region_name or "us-east-1",
+                bucket=self.bucket_name,
+                credentials=credentials,
+                virtual_host=self.addressing_style == "virtual",
+                verify=self.verify,
+            )
+        return direct
 
-        return write
+
+class DirectPut:
+    """PutObject as one SigV4-signed HTTP request, on one kept-alive connection per thread."""
+
+    def __init__(self, *, endpoint_url: str, region: str, bucket: str, credentials, virtual_host: bool, verify):
+        endpoint = urlsplit(endpoint_url)
+        self.https = endpoint.scheme == "https"
+        self.host = f"{bucket}.{endpoint.hostname}" if virtual_host else endpoint.hostname
+        self.port = endpoint.port or (443 if self.https else 80)
+        self.prefix = endpoint.path.rstrip("/") + ("" if virtual_host else f"/{quote(bucket, safe='')}")
+        self.region = region
+        self.credentials = credentials
+        self.verify = verify
+        self.local = threading.local()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self.local, "connection", None)
+        # A forked worker must not share its parent's socket.
+        if connection is None or self.local.pid != os.getpid():
+            if self.https:
+                context = ssl.create_default_context(cafile=self.verify if isinstance(self.verify, str) else None)
+                if self.verify is False:
+                    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+                connection = http.client.HTTPSConnection(self.host, self.port, timeout=60, context=context)
+            else:
+                connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            self.local.connection, self.local.pid = connection, os.getpid()
+        return connection
+
+    def put(self, name: str, local_path: str, headers: dict[str, str]) -> None:
+        with open(local_path, "rb") as fh:
+            body = fh.read()
+        authority = self.host if self.port in (80, 443) else f"{self.host}:{self.port}"
+        url = f"{'https' if self.https else 'http'}://{authority}{self.prefix}/{quote(name, safe='/~')}"
+        request = AWSRequest(
+            method="PUT",
+            url=url,
+            data=body,
+            headers={
+                **headers,
+                "Content-MD5": base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode(),
+            },
+        )
+        S3SigV4Auth(self.credentials.get_frozen_credentials(), "s3", self.region).add_auth(request)
+        prepared = request.prepare()
+        target = urlsplit(prepared.url)
+        path = target.path + (f"?{target.query}" if target.query else "")
+        # A kept-alive connection the server closed meanwhile fails at once; a PUT of the
+        # same bytes to the same key can simply be sent again, on a new connection.
+        for attempt in (1, 2):
+            connection = self._connection()
+            try:
+                connection.request("PUT", path, body=body, headers=dict(prepared.headers))
+                response = connection.getresponse()
+                payload = response.read()
+            except (ConnectionError, http.client.HTTPException) as exc:
+                connection.close()
+                self.local.connection = None
+                if attempt == 2:
+                    raise ObjectWriteFailed(f"PUT {name}: {exc!r}") from exc
+                continue
+            if response.status != 200:
+                raise ObjectWriteFailed(f"PUT {name}: HTTP {response.status} {payload[:300]!r}")
+            return

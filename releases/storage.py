@@ -98,9 +98,9 @@ os.register_at_fork(after_in_child=_forget_writers)
 def start_store(key: str, local_path: str, size: int) -> PendingWrite:
     """Begin writing the file at `local_path` under `key`; wait() on the result.
 
-    A small file goes to S3 in one request from a background thread, so the upload's
-    database work runs meanwhile. A large file (multipart) or a filesystem write is done
-    before this returns.
+    A small file goes to S3 in one signed PUT from a background thread (see
+    releases.s3storage), so the upload's database work runs meanwhile. A large file
+    (multipart) or a filesystem write is done before this returns.
     """
     storage = packages_storage()
     writer = getattr(storage, "small_file_writer", None)

@@ -1,0 +1,71 @@
+"""Small files go to S3 in one signed PUT of our own (releases.s3storage.DirectPut)."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+from django.core.files.storage import storages
+
+from releases.s3storage import ObjectWriteFailed, PackageS3Storage
+from releases.storage import StorageUnavailable, packages_storage, start_store
+
+
+@pytest.fixture
+def s3(settings) -> PackageS3Storage:
+    if settings.PYPIDRAFT_STORAGE != "s3":
+        pytest.skip("runs where the suite runs against S3 (make test)")
+    storage = packages_storage()
+    assert isinstance(storage, PackageS3Storage)
+    return storage
+
+
+@pytest.fixture
+def blob(tmp_path) -> tuple[str, bytes]:
+    data = os.urandom(5000) + b"\x00\xff end"
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    return str(path), data
+
+
+def stored(storage, key: str) -> tuple[bytes, str]:
+    with storage.open(key, "rb") as fh:
+        data = fh.read()
+    head = storage.connection.meta.client.head_object(Bucket=storage.bucket_name, Key=storage._normalize_name(key))
+    return data, head["ContentType"]
+
+
+def test_a_small_file_is_stored_byte_for_byte_as_an_opaque_object(s3, blob):
+    path, data = blob
+    key = "aa/bb/cc/odd name+(1)~%.whl"
+    write = s3.small_file_writer(key, len(data))
+    assert write is not None
+    write(path)
+    assert stored(s3, key) == (data, "application/octet-stream")
+
+
+def test_a_file_above_the_multipart_threshold_takes_the_regular_path(s3):
+    assert s3.small_file_writer("aa/bb/cc/big.whl", s3.transfer_config.multipart_threshold + 1) is None
+
+
+def test_a_kept_alive_connection_the_server_dropped_is_replaced(s3, blob):
+    path, data = blob
+    s3.small_file_writer("aa/bb/cc/one.whl", len(data))(path)
+    connection = s3._direct_put().local.connection
+    connection.sock.shutdown(socket.SHUT_RDWR)  # as when the server closes an idle connection
+    s3.small_file_writer("aa/bb/cc/two.whl", len(data))(path)
+    assert stored(s3, "aa/bb/cc/two.whl")[0] == data
+    assert s3._direct_put().local.connection is not connection
+
+
+def test_a_refused_write_is_a_storage_failure(s3, blob, settings):
+    path, data = blob
+    options = dict(settings.STORAGES["packages"]["OPTIONS"], secret_key="not-the-secret")
+    settings.STORAGES = {**settings.STORAGES, "packages": {**settings.STORAGES["packages"], "OPTIONS": options}}
+    storage = storages["packages"]
+    with pytest.raises(ObjectWriteFailed, match="HTTP 403"):
+        storage.small_file_writer("aa/bb/cc/refused.whl", len(data))(path)
+    write = start_store("aa/bb/cc/refused.whl", path, len(data))
+    with pytest.raises(StorageUnavailable):
+        write.wait()
