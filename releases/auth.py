@@ -66,9 +66,15 @@ def authenticate_header(header: str | None, *, allow_bearer: bool = False, clien
     RateLimited (HTTP 429) before even checking the credentials.
     """
     username = _claimed_username(header)
-    ratelimit.check(client_ip, username)
+    # An API token is read with the rate limit's counters, in one round trip; the
+    # counters are still checked first.
+    token_digest = _claimed_token_digest(header, allow_bearer=allow_bearer)
+    failures, token = hotpath.auth_lookup(
+        ratelimit.counter_keys(client_ip, username), ratelimit.window_start(), token_digest
+    )
+    ratelimit.check(client_ip, username, failures)
     try:
-        return _authenticate_header(header, allow_bearer=allow_bearer)
+        return _authenticate_header(header, allow_bearer=allow_bearer, token=token)
     except AuthenticationFailed:
         if header:
             ratelimit.record_failure(client_ip, username)
@@ -83,7 +89,22 @@ def _claimed_username(header: str | None) -> str | None:
     return credentials[0] if credentials else None
 
 
-def _authenticate_header(header: str | None, *, allow_bearer: bool) -> Principal:
+def _claimed_token_digest(header: str | None, *, allow_bearer: bool) -> str | None:
+    """The digest of the API token the header offers, if it offers a plausible one."""
+    try:
+        credentials = _credentials_from_header(header or "", allow_bearer=allow_bearer)
+    except AuthenticationFailed:
+        return None
+    if credentials is None or credentials[0] != "__token__" or not _plausible_token(credentials[1]):
+        return None
+    return api_token_digest(credentials[1])
+
+
+def _plausible_token(token: str) -> bool:
+    return bool(token) and len(token) <= 256
+
+
+def _authenticate_header(header: str | None, *, allow_bearer: bool, token: ApiToken | None) -> Principal:
     if not header:
         raise AuthenticationFailed(
             "Authentication required: use your username and password, or '__token__' and an API token."
@@ -93,7 +114,7 @@ def _authenticate_header(header: str | None, *, allow_bearer: bool) -> Principal
         raise AuthenticationFailed("Unsupported authorization scheme: use HTTP Basic (or Bearer for the API).")
     username, secret = credentials
     if username == "__token__":
-        return _authenticate_token(secret)
+        return _authenticate_token(secret, token)
     if len(username) > 150 or len(secret) > 1024 or "\x00" in username + secret:
         raise AuthenticationFailed("Invalid username or password.")
     user = authenticate(username=username, password=secret)
@@ -102,10 +123,10 @@ def _authenticate_header(header: str | None, *, allow_bearer: bool) -> Principal
     return Principal(user=user)
 
 
-def _authenticate_token(token: str) -> Principal:
-    if not token or len(token) > 256:
+def _authenticate_token(token: str, api_token: ApiToken | None) -> Principal:
+    """`api_token`: the row found for this token's digest (see authenticate_header)."""
+    if not _plausible_token(token):
         raise AuthenticationFailed("Invalid API token.")
-    api_token = hotpath.api_token(api_token_digest(token))
     if api_token is None or not api_token.user.is_active:
         raise AuthenticationFailed("Invalid or revoked API token: create a new one on the API tokens page.")
     now = timezone.now()

@@ -91,20 +91,38 @@ def lock_key(namespace: int, key: str) -> Statement | None:
 
 
 @cache
-def _insert_sql(model: type[models.Model], vendor: str, returning: bool) -> tuple[str, tuple[models.Field, ...]]:
-    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
-    columns = ", ".join(_qn(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = f"INSERT INTO {_table(model)} ({columns}) VALUES ({placeholders})"
+def _insert_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
+    return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+
+
+def insert(
+    obj: models.Model, *, returning: Sequence[str] = (), expressions: dict[str, Statement] | None = None
+) -> Statement:
+    """INSERT one unsaved instance (its constructor applied the defaults), returning the
+    columns `returning`. `expressions` gives some fields an SQL expression (with its
+    params) instead of the instance's value: a row inserted earlier in the same batch."""
+    model = type(obj)
+    columns, placeholders, params = [], [], []
+    for field in _insert_fields(model):
+        columns.append(_qn(field.column))
+        if expressions and field.attname in expressions:
+            expression, expression_params = expressions[field.attname]
+            placeholders.append(f"({expression})")
+            params.extend(expression_params)
+        else:
+            placeholders.append("%s")
+            params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
+    sql = f"INSERT INTO {_table(model)} ({', '.join(columns)}) VALUES ({', '.join(placeholders)})"
     if returning:
-        sql += f" RETURNING {_qn(model._meta.pk.column)}"
-    return sql, fields
+        sql += " RETURNING " + ", ".join(_qn(model._meta.get_field(name).column) for name in returning)
+    return sql, params
 
 
-def insert(obj: models.Model, *, returning: bool = False) -> Statement:
-    """INSERT one unsaved instance (its constructor applied the defaults)."""
-    sql, fields = _insert_sql(type(obj), connection.vendor, returning)
-    return sql, [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+def release_id(project: Project, canonical_version: str) -> Statement:
+    return (
+        f"SELECT r.id FROM {_table(Release)} r WHERE r.project_id = %s AND r.canonical_version = %s",
+        [project.pk, canonical_version],
+    )
 
 
 def update(model: type[models.Model], pk: int, values: dict[str, object]) -> Statement:
@@ -144,37 +162,46 @@ def set_serial_from_journal(project: Project) -> Statement:
 # --- reads --------------------------------------------------------------------------------
 
 TOKEN_FIELDS = ["id", "user", "project", "prefix", "last_used"]
-
-
-def api_token(digest: str) -> ApiToken | None:
-    """The token with this digest, its user attached (username and is_active loaded)."""
-    user_model = get_user_model()
-    sql = (
-        f"SELECT {_columns(ApiToken, 't', TOKEN_FIELDS)}, u.{_qn(user_model.USERNAME_FIELD)}, u.is_active "
-        f"FROM {_table(ApiToken)} t JOIN {_table(user_model)} u ON u.id = t.user_id WHERE t.digest = %s"
-    )
-    rows = run([(sql, [digest])])[0]
-    if not rows:
-        return None
-    *token_values, username, is_active = rows[0]
-    token = _from_db(ApiToken, TOKEN_FIELDS, token_values)
-    token.user = _from_db(
-        user_model, ["id", user_model.USERNAME_FIELD, "is_active"], [token.user_id, username, is_active]
-    )
-    return token
-
-
 FAILURE_FIELDS = ["id", "key", "window_start", "count"]
 
 
-def auth_failures(keys: list[str], since: dt.datetime) -> list[AuthFailure]:
-    placeholders = ", ".join(["%s"] * len(keys))
-    sql = (
-        f"SELECT {_columns(AuthFailure, 'f', FAILURE_FIELDS)} FROM {_table(AuthFailure)} f "
-        f"WHERE f.{_qn('key')} IN ({placeholders}) AND f.window_start > %s"
-    )
-    since = AuthFailure._meta.get_field("window_start").get_db_prep_value(since, connection)
-    return [_from_db(AuthFailure, FAILURE_FIELDS, row) for row in run([(sql, [*keys, since])])[0]]
+def auth_lookup(
+    failure_keys: list[str], since: dt.datetime, token_digest: str | None
+) -> tuple[list[AuthFailure], ApiToken | None]:
+    """The rate limit's live counters for `failure_keys` and the API token with this
+    digest (its user attached, username and is_active loaded): one round trip."""
+    statements = []
+    if failure_keys:
+        placeholders = ", ".join(["%s"] * len(failure_keys))
+        since = AuthFailure._meta.get_field("window_start").get_db_prep_value(since, connection)
+        statements.append(
+            (
+                f"SELECT {_columns(AuthFailure, 'f', FAILURE_FIELDS)} FROM {_table(AuthFailure)} f "
+                f"WHERE f.{_qn('key')} IN ({placeholders}) AND f.window_start > %s",
+                [*failure_keys, since],
+            )
+        )
+    user_model = get_user_model()
+    if token_digest is not None:
+        statements.append(
+            (
+                f"SELECT {_columns(ApiToken, 't', TOKEN_FIELDS)}, u.{_qn(user_model.USERNAME_FIELD)}, u.is_active "
+                f"FROM {_table(ApiToken)} t JOIN {_table(user_model)} u ON u.id = t.user_id WHERE t.digest = %s",
+                [token_digest],
+            )
+        )
+    if not statements:
+        return [], None
+    results = run(statements)
+    failures = [_from_db(AuthFailure, FAILURE_FIELDS, row) for row in results[0]] if failure_keys else []
+    token = None
+    if token_digest is not None and results[-1]:
+        *token_values, username, is_active = results[-1][0]
+        token = _from_db(ApiToken, TOKEN_FIELDS, token_values)
+        token.user = _from_db(
+            user_model, ["id", user_model.USERNAME_FIELD, "is_active"], [token.user_id, username, is_active]
+        )
+    return failures, token
 
 
 PROJECT_FIELDS = ["id", "name", "normalized_name", "auto_publish_releases", "last_serial"]

@@ -41,17 +41,29 @@ def _window() -> timedelta:
     return timedelta(seconds=settings.PYPIDRAFT_AUTH_FAILURE_WINDOW_SECONDS)
 
 
-def check(client_ip: str | None, username: str | None) -> None:
-    """Raise RateLimited if the address or the account used up its failures."""
+def check(client_ip: str | None, username: str | None, failures: list[AuthFailure] | None = None) -> None:
+    """Raise RateLimited if the address or the account used up its failures. `failures`:
+    the live counters of counter_keys(), when the caller already read them."""
     keys = _keys(client_ip, username)
     if not keys:
         return
     now = timezone.now()
     limits = dict(keys)
-    for failure in hotpath.auth_failures(list(limits), now - _window()):
-        if failure.count >= limits[failure.key]:
+    if failures is None:
+        failures = hotpath.auth_lookup(list(limits), now - _window(), None)[0]
+    for failure in failures:
+        if failure.key in limits and failure.count >= limits[failure.key]:
             remaining = failure.window_start + _window() - now
             raise RateLimited(max(int(remaining.total_seconds()) + 1, 1))
+
+
+def counter_keys(client_ip: str | None, username: str | None) -> list[str]:
+    return [key for key, _limit in _keys(client_ip, username)]
+
+
+def window_start():
+    """Counters whose window started after this are live."""
+    return timezone.now() - _window()
 
 
 def record_failure(client_ip: str | None, username: str | None) -> None:

@@ -397,9 +397,6 @@ def _record_upload(
         write.settle()
         return UploadOutcome(release=existing.release, file=existing, result="unchanged")
 
-    if release_created:
-        release.pk = hotpath.run([hotpath.insert(release, returning=True)])[0][0][0]
-        release._state.adding = False
     stored = File(
         release=release,
         filename=incoming.filename,
@@ -427,15 +424,23 @@ def _record_upload(
     statements = []
     if existing is not None:
         statements.append(hotpath.delete(File, existing.pk))
-    if not release_created:
+    if release_created:
+        # The file row takes the new release's id from the INSERT just before it.
+        statements.append(hotpath.insert(release))
+        file_insert = hotpath.insert(
+            stored, returning=("id", "release"), expressions={"release_id": hotpath.release_id(project, canonical)}
+        )
+    else:
         # The release describes its newest upload.
         statements.append(hotpath.update(Release, release.pk, _release_changes(release, metadata, principal)))
-    statements.append(hotpath.insert(stored, returning=True))
+        file_insert = hotpath.insert(stored, returning=("id", "release"))
+    statements.append(file_insert)
     if release.is_draft:
         statements.append(hotpath.insert(audit))
     results = hotpath.run(statements)
-    stored.pk = results[len(statements) - (2 if release.is_draft else 1)][0][0]
-    stored._state.adding = False
+    stored.pk, release.pk = results[statements.index(file_insert)][0]
+    stored.release = release
+    stored._state.adding = release._state.adding = False
 
     # Before the journal's lock: public uploads do not wait on each other's storage writes.
     write.wait()
