@@ -8,7 +8,10 @@ exactly what pip would install from it.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.urls import reverse
+from django.utils.http import RFC3986_SUBDELIMS
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -41,19 +44,27 @@ class FileSerializer(serializers.Serializer):
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_url(self, file: File) -> str:
-        request = self.context["request"]
-        release = file.release
-        token = _token(release, self.context)
+        return _files_base_url(file.release, self.context) + quote(file.path, safe=RFC3986_SUBDELIMS + "/~:@")
+
+
+# A sample file path: the URL of any file is the URL of this one with its path swapped.
+SAMPLE_PATH = {"aa": "00", "bb": "00", "rest": "0" * 60, "filename": "sample-0-py3-none-any.whl"}
+
+
+def _files_base_url(release: Release, context: dict) -> str:
+    """The absolute URL under which the release's files live (`…/packages/`), built once
+    per release and serialization: reversing 500 URLs took longer than the rest."""
+    cache = context.setdefault("files_base_urls", {})
+    if release.pk not in cache:
+        token = _token(release, context)
         if token is None:
-            return request.build_absolute_uri(reverse("simpleindex:package-file", kwargs=_path_kwargs(file.path)))
-        return request.build_absolute_uri(
-            reverse("simpleindex:draft-file", kwargs={"token": token, **_path_kwargs(file.path)})
-        )
-
-
-def _path_kwargs(path: str) -> dict[str, str]:
-    aa, bb, rest, filename = path.split("/", 3)
-    return {"aa": aa, "bb": bb, "rest": rest, "filename": filename}
+            sample = reverse("simpleindex:package-file", kwargs=SAMPLE_PATH)
+        else:
+            sample = reverse("simpleindex:draft-file", kwargs={"token": token, **SAMPLE_PATH})
+        suffix = "/".join(SAMPLE_PATH.values())
+        assert sample.endswith(suffix), sample
+        cache[release.pk] = context["request"].build_absolute_uri(sample[: -len(suffix)])
+    return cache[release.pk]
 
 
 class ReleaseSerializer(serializers.Serializer):

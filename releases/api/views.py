@@ -163,10 +163,11 @@ class MaintainerView(APIView):
             )
         return project
 
-    def get_release(self, project_name: str, version: str) -> Release:
-        """The release, if the caller has a role on its project; outsiders never learn of a draft."""
+    def get_release(self, project_name: str, version: str, *, with_files: bool = True) -> Release:
+        """The release, if the caller has a role on its project; outsiders never learn of a draft.
+        An action that answers with release_response() needs no files here."""
         project = Project.objects.filter(normalized_name=canonicalize_name(project_name)).first()
-        release = _find_release(project, version) if project is not None else None
+        release = _find_release(project, version, with_files=with_files) if project is not None else None
         if project is None or self.role_on(project) is None:
             if release is None or release.is_draft:
                 raise exceptions.NotFound(f"No release {version} of a project named '{project_name}'.")
@@ -181,15 +182,17 @@ class MaintainerView(APIView):
         return Response(ReleaseSerializer(release, context={"request": self.request}).data)
 
 
-def _releases():
-    return Release.objects.select_related("project").prefetch_related(
-        Prefetch("files", queryset=File.objects.order_by("filename"))
-    )
+def _releases(*, with_files: bool = True):
+    releases = Release.objects.select_related("project")
+    if not with_files:
+        return releases
+    # The core metadata blobs (PEP 658) are not part of the answer.
+    return releases.prefetch_related(Prefetch("files", queryset=File.objects.order_by("filename").defer("metadata")))
 
 
-def _find_release(project: Project, version: str) -> Release | None:
+def _find_release(project: Project, version: str, *, with_files: bool = True) -> Release | None:
     """By the version as uploaded, else by its canonical form (`v1.0` and `1.00` find `1.0`)."""
-    releases = _releases().filter(project=project)
+    releases = _releases(with_files=with_files).filter(project=project)
     release = releases.filter(version=version).first()
     if release is not None:
         return release
@@ -292,7 +295,7 @@ class ReleaseView(MaintainerView):
         tags=["releases"],
     )
     def delete(self, request: Request, project_name: str, version: str) -> Response:
-        release = self.get_release(project_name, version)
+        release = self.get_release(project_name, version, with_files=False)
         services.discard_draft(release=release, actor=self.actor())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -318,7 +321,7 @@ class PublishView(MaintainerView):
         tags=["releases"],
     )
     def post(self, request: Request, project_name: str, version: str) -> Response:
-        release = self.get_release(project_name, version)
+        release = self.get_release(project_name, version, with_files=False)
         published = services.publish_release(release=release, actor=self.actor())
         return self.release_response(published)
 
@@ -338,7 +341,7 @@ class RotateTokenView(MaintainerView):
         tags=["releases"],
     )
     def post(self, request: Request, project_name: str, version: str) -> Response:
-        release = self.get_release(project_name, version)
+        release = self.get_release(project_name, version, with_files=False)
         services.rotate_draft_token(release=release, actor=self.actor())
         return self.release_response(release)
 

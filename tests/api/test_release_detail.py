@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from releases.services import draft_token
+from releases.storage import packages_storage
 from tests.api.conftest import release_url, releases_url
 
 pytestmark = pytest.mark.django_db
@@ -38,3 +39,23 @@ def test_unknown_version_is_404_with_a_message(alice_api, published):
 
 def test_invalid_version_is_404(alice_api, published):
     assert alice_api.get(release_url("not-a-version")).status_code == 404
+
+
+def test_file_urls_download_the_files_of_the_draft_and_then_of_the_release(alice_api, draft, client):
+    def fetched(url: str) -> bytes:
+        response = client.get(url)
+        if response.status_code == 302:  # S3: a presigned URL of the object
+            assert draft_file.path in response["Location"]
+            return packages_storage().open(draft_file.path).read()
+        assert response.status_code == 200, url
+        return b"".join(response.streaming_content)
+
+    draft_file = draft.files.get()
+    stored = packages_storage().open(draft_file.path).read()
+    (entry,) = alice_api.get(release_url("2.0")).json()["files"]
+    assert entry["url"] == f"http://testserver/simple/draft/{draft_token(draft)}/packages/{draft_file.path}"
+    assert fetched(entry["url"]) == stored
+
+    (entry,) = alice_api.post(release_url("2.0") + "publish/").json()["files"]
+    assert entry["url"] == f"http://testserver/packages/{draft_file.path}"
+    assert fetched(entry["url"]) == stored
