@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -18,7 +17,6 @@ from tests.e2e.harness import (
     OWNER,
     PASSWORD,
     PINNED_SETTINGS,
-    REPO_ROOT,
     RUNNING,
     Builder,
     Environment,
@@ -28,11 +26,8 @@ from tests.e2e.harness import (
     Storage,
     Twine,
     e2e_database,
-    free_port,
+    live_server,
     run,
-    stop_server,
-    tool,
-    wait_until_ready,
 )
 
 
@@ -93,50 +88,8 @@ def charlie_token(manage, accounts) -> str:
 
 @pytest.fixture(scope="session")
 def server(e2e_environment, tmp_path_factory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("e2e-gunicorn")
-    port = free_port()
-    log_path = tmp / "gunicorn.log"
-    # The project's own gunicorn settings (sync workers, the token-scrubbing access log),
-    # on a free port of our own.
-    argv = [tool("gunicorn")]
-    config = REPO_ROOT / "pypidraft" / "gunicorn_conf.py"
-    if config.exists():
-        argv += ["--config", str(config)]
-    argv += [
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "3",
-        "--access-logfile",
-        "-",
-        "--error-logfile",
-        "-",
-        "--chdir",
-        str(REPO_ROOT),
-        # Not the shared ~/.gunicorn/gunicorn.ctl: other servers on this machine own it.
-        "--no-control-socket",
-        "pypidraft.wsgi:application",
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            argv,
-            cwd=REPO_ROOT,
-            env=e2e_environment.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    server = LiveServer(url=f"http://127.0.0.1:{port}", log_path=log_path, process=process)
-    try:
-        wait_until_ready(server)
-        RUNNING.append(server)
+    with live_server(e2e_environment, tmp_path_factory.mktemp("e2e-gunicorn")) as server:
         yield server
-    finally:
-        if server in RUNNING:
-            RUNNING.remove(server)
-        server.session.close()
-        stop_server(process)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -290,6 +290,53 @@ def wait_until_ready(server: LiveServer) -> None:
     )
 
 
+@contextmanager
+def live_server(
+    environment: Environment, tmp: Path, *, workers: int = 3, settings: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """gunicorn with the project's own settings (sync workers, the token-scrubbing access
+    log) on a free port of our own, against the environment's database and storage;
+    `settings`: more environment variables."""
+    port = free_port()
+    log_path = tmp / "gunicorn.log"
+    argv = [tool("gunicorn"), "--config", str(REPO_ROOT / "pypidraft" / "gunicorn_conf.py")]
+    argv += [
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
+        "--chdir",
+        str(REPO_ROOT),
+        # Not the shared ~/.gunicorn/gunicorn.ctl: other servers on this machine own it.
+        "--no-control-socket",
+        "pypidraft.wsgi:application",
+    ]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            argv,
+            cwd=REPO_ROOT,
+            env={**environment.env, **(settings or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    server = LiveServer(url=f"http://127.0.0.1:{port}", log_path=log_path, process=process)
+    try:
+        wait_until_ready(server)
+        RUNNING.append(server)
+        yield server
+    finally:
+        if server in RUNNING:
+            RUNNING.remove(server)
+        server.session.close()
+        stop_server(process)
+
+
 # --- building real distributions ----------------------------------------------------------
 
 
