@@ -68,7 +68,11 @@ def main(argv: list[str]) -> int:
     shutil.rmtree(run_dir, ignore_errors=True)
     print(f"twine, {len(files)} files: pypidraft {ours:.2f} s, pypiserver {peer:.2f} s, ratio {ours / peer:.2f}")
     if durations:
-        print(f"pypidraft per upload (gunicorn): median {statistics.median(durations) / 1000:.1f} ms")
+        print(
+            f"pypidraft per upload (gunicorn): median {statistics.median(durations) / 1000:.1f} ms, "
+            f"mean {statistics.mean(durations) / 1000:.1f} ms, slowest {max(durations) / 1000:.0f} ms, "
+            f"sum {sum(durations) / 1e6:.2f} s"
+        )
     return 0
 
 

@@ -23,3 +23,10 @@ errorlog = "-"
 # gunicorn's control socket lives in a fixed per-user path; several servers on one machine
 # (tests, benchmarks) would fight over it, and nothing here uses it.
 control_socket_disable = True
+
+
+def post_worker_init(worker) -> None:
+    # Imports, the database connection and the S3 client, before the first request.
+    from pypidraft.warmup import warm_up
+
+    warm_up()
