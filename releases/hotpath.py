@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from django.contrib.auth import get_user_model
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 from releases.models import ApiToken, AuthFailure, BurnedFilename, File, JournalEntry, Project, Release, Role
 
@@ -48,28 +48,38 @@ def run(statements: list[Statement]) -> list[list[tuple]]:
     return results
 
 
+# The SQL text is built once per name: through Django's connection proxy each lookup
+# cost more than the statement's own formatting.
+@cache
 def _qn(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+@cache
 def _table(model: type[models.Model]) -> str:
     return _qn(model._meta.db_table)
 
 
-def _columns(model: type[models.Model], alias: str, names: Sequence[str]) -> str:
+@cache
+def _columns(model: type[models.Model], alias: str, names: tuple[str, ...]) -> str:
     return ", ".join(f"{alias}.{_qn(model._meta.get_field(name).column)}" for name in names)
+
+
+@cache
+def _fields(model: type[models.Model], names: tuple[str, ...]) -> tuple[models.Field, ...]:
+    return tuple(model._meta.get_field(name) for name in names)
 
 
 def _for_update(of: str) -> str:
     return f" FOR UPDATE OF {of}" if connection.features.has_select_for_update_of else ""
 
 
-def _from_db(model: type[models.Model], names: Sequence[str], row: Sequence):
+def _from_db(model: type[models.Model], names: tuple[str, ...], row: Sequence):
     """A model instance from a raw row: the few conversions SQLite needs (PostgreSQL
     returns these types as they are); the fields not in `names` stay deferred."""
     values = []
-    for name, value in zip(names, row, strict=True):
-        field = model._meta.get_field(name)
+    fields = _fields(model, names)
+    for field, value in zip(fields, row, strict=True):
         if value is not None and isinstance(field, models.BooleanField):
             value = bool(value)
         elif isinstance(value, dt.datetime) and value.tzinfo is None:
@@ -77,7 +87,7 @@ def _from_db(model: type[models.Model], names: Sequence[str], row: Sequence):
         elif isinstance(value, str) and isinstance(field, models.DateTimeField):
             value = dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
         values.append(value)
-    return model.from_db(connection.alias, [model._meta.get_field(n).attname for n in names], values)
+    return model.from_db(connection.alias, [field.attname for field in fields], values)
 
 
 def lock_key(namespace: int, key: str) -> Statement | None:
@@ -95,26 +105,37 @@ def _insert_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
     return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
 
 
+@cache
+def _insert_sql(model: type[models.Model], returning: tuple[str, ...], expressions: tuple[str, ...]) -> str:
+    """INSERT INTO t (all columns) VALUES (%s, …): `expressions` name the fields whose
+    placeholder is `({})` for an SQL expression."""
+    fields = _insert_fields(model)
+    columns = ", ".join(_qn(f.column) for f in fields)
+    placeholders = ", ".join("({})" if f.attname in expressions else "%s" for f in fields)
+    sql = f"INSERT INTO {_table(model)} ({columns}) VALUES ({placeholders})"
+    if returning:
+        sql += " RETURNING " + ", ".join(_qn(model._meta.get_field(name).column) for name in returning)
+    return sql
+
+
 def insert(
-    obj: models.Model, *, returning: Sequence[str] = (), expressions: dict[str, Statement] | None = None
+    obj: models.Model, *, returning: tuple[str, ...] = (), expressions: dict[str, Statement] | None = None
 ) -> Statement:
     """INSERT one unsaved instance (its constructor applied the defaults), returning the
     columns `returning`. `expressions` gives some fields an SQL expression (with its
     params) instead of the instance's value: a row inserted earlier in the same batch."""
     model = type(obj)
-    columns, placeholders, params = [], [], []
+    expressions = expressions or {}
+    sql = _insert_sql(model, returning, tuple(expressions))
+    db = connections[DEFAULT_DB_ALIAS]
+    params = []
     for field in _insert_fields(model):
-        columns.append(_qn(field.column))
-        if expressions and field.attname in expressions:
+        if field.attname in expressions:
             expression, expression_params = expressions[field.attname]
-            placeholders.append(f"({expression})")
+            sql = sql.replace("({})", f"({expression})", 1)
             params.extend(expression_params)
         else:
-            placeholders.append("%s")
-            params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
-    sql = f"INSERT INTO {_table(model)} ({', '.join(columns)}) VALUES ({', '.join(placeholders)})"
-    if returning:
-        sql += " RETURNING " + ", ".join(_qn(model._meta.get_field(name).column) for name in returning)
+            params.append(field.get_db_prep_save(getattr(obj, field.attname), db))
     return sql, params
 
 
@@ -128,7 +149,8 @@ def release_id(project: Project, canonical_version: str) -> Statement:
 def update(model: type[models.Model], pk: int, values: dict[str, object]) -> Statement:
     fields = [model._meta.get_field(name) for name in values]
     assignments = ", ".join(f"{_qn(f.column)} = %s" for f in fields)
-    params = [f.get_db_prep_save(value, connection) for f, value in zip(fields, values.values(), strict=True)]
+    db = connections[DEFAULT_DB_ALIAS]
+    params = [f.get_db_prep_save(value, db) for f, value in zip(fields, values.values(), strict=True)]
     return f"UPDATE {_table(model)} SET {assignments} WHERE {_qn(model._meta.pk.column)} = %s", [*params, pk]
 
 
@@ -161,8 +183,8 @@ def set_serial_from_journal(project: Project) -> Statement:
 
 # --- reads --------------------------------------------------------------------------------
 
-TOKEN_FIELDS = ["id", "user", "project", "prefix", "last_used"]
-FAILURE_FIELDS = ["id", "key", "window_start", "count"]
+TOKEN_FIELDS = ("id", "user", "project", "prefix", "last_used")
+FAILURE_FIELDS = ("id", "key", "window_start", "count")
 
 
 def auth_lookup(
@@ -199,12 +221,12 @@ def auth_lookup(
         *token_values, username, is_active = results[-1][0]
         token = _from_db(ApiToken, TOKEN_FIELDS, token_values)
         token.user = _from_db(
-            user_model, ["id", user_model.USERNAME_FIELD, "is_active"], [token.user_id, username, is_active]
+            user_model, ("id", user_model.USERNAME_FIELD, "is_active"), [token.user_id, username, is_active]
         )
     return failures, token
 
 
-PROJECT_FIELDS = ["id", "name", "normalized_name", "auto_publish_releases", "last_serial"]
+PROJECT_FIELDS = ("id", "name", "normalized_name", "auto_publish_releases", "last_serial")
 
 
 def _project_sql(*, lock: bool) -> str:
@@ -231,7 +253,7 @@ def project_for_upload(normalized_name: str, user) -> Project | None:
 
 
 # What an upload reads of a release and of the files in its way; the rest stays deferred.
-RELEASE_FIELDS = [
+RELEASE_FIELDS = (
     "id",
     "project",
     "version",
@@ -241,8 +263,8 @@ RELEASE_FIELDS = [
     "uploader",
     "draft_nonce",
     "draft_token_hash",
-]
-FILE_FIELDS = ["id", "release", "filename", "packagetype", "sha256_digest", "blake2_256_digest", "path"]
+)
+FILE_FIELDS = ("id", "release", "filename", "packagetype", "sha256_digest", "blake2_256_digest", "path")
 
 
 @dataclass
