@@ -46,6 +46,21 @@ class FileSerializer(serializers.Serializer):
     def get_url(self, file: File) -> str:
         return _files_base_url(file.release, self.context) + quote(file.path, safe=RFC3986_SUBDELIMS + "/~:@")
 
+    def to_representation(self, file: File) -> dict:
+        # The fields above, written out: DRF's generic per-field walk took ~35 ms for the
+        # 500 files of a published draft. test_file_entries_match_the_declared_fields keeps
+        # the two in step.
+        return {
+            "filename": file.filename,
+            "size": file.size,
+            "sha256": file.sha256_digest,
+            "blake2_256": file.blake2_256_digest,
+            "md5": file.md5_digest,
+            "packagetype": file.packagetype,
+            "upload_time": self.fields["upload_time"].to_representation(file.upload_time),
+            "url": self.get_url(file),
+        }
+
 
 # A sample file path: the URL of any file is the URL of this one with its path swapped.
 SAMPLE_PATH = {"aa": "00", "bb": "00", "rest": "0" * 60, "filename": "sample-0-py3-none-any.whl"}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from rest_framework import serializers as drf
 
+from releases.api.serializers import FileSerializer
 from releases.services import draft_token
 from releases.storage import packages_storage
 from tests.api.conftest import release_url, releases_url
@@ -59,3 +61,12 @@ def test_file_urls_download_the_files_of_the_draft_and_then_of_the_release(alice
     (entry,) = alice_api.post(release_url("2.0") + "publish/").json()["files"]
     assert entry["url"] == f"http://testserver/packages/{draft_file.path}"
     assert fetched(entry["url"]) == stored
+
+
+def test_file_entries_match_the_declared_fields(alice_api, draft, rf):
+    """FileSerializer writes its entries by hand; they must equal DRF's own rendering."""
+    request = rf.get("/")
+    generic = drf.Serializer.to_representation
+    for stored in draft.files.all():
+        serializer = FileSerializer(context={"request": request})
+        assert serializer.to_representation(stored) == generic(serializer, stored)
