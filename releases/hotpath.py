@@ -8,8 +8,8 @@ JSON and dates are stored as the ORM would), and on PostgreSQL the statements of
 step travel together: psycopg's client-side binding runs `a; b; c` in one round trip and
 hands back each statement's rows. SQLite runs them one by one.
 
-Every function here must run inside the caller's transaction; locks are PostgreSQL's
-(`FOR UPDATE`, advisory locks) and SQLite's single writer lock otherwise.
+The locking reads and the writes run inside the caller's transaction; locks are
+PostgreSQL's (`FOR UPDATE`, advisory locks) and SQLite's single writer lock otherwise.
 """
 
 from __future__ import annotations
@@ -90,13 +90,6 @@ def _from_db(model: type[models.Model], names: tuple[str, ...], row: Sequence):
     return model.from_db(connection.alias, [field.attname for field in fields], values)
 
 
-def lock_key(namespace: int, key: str) -> Statement | None:
-    """Take a transaction-scoped advisory lock on a string (PostgreSQL only)."""
-    if connection.vendor != "postgresql":
-        return None  # SQLite: every write transaction holds the database's only write lock
-    return "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [namespace, key]
-
-
 # --- inserts and updates ------------------------------------------------------------------
 
 
@@ -167,9 +160,17 @@ def burn_filename(filename: str, when: dt.datetime) -> Statement:
 
 
 def journal_lock() -> Statement | None:
+    """The journal's lock (None on SQLite, whose write transactions hold the whole database)."""
     if connection.vendor != "postgresql":
         return None
     return "SELECT pg_advisory_xact_lock(%s)", [JOURNAL_LOCK]
+
+
+def object_key_lock(key: str) -> Statement | None:
+    """The lock of one storage key (see services._lock_object_key); None on SQLite."""
+    if connection.vendor != "postgresql":
+        return None
+    return "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [OBJECT_KEY_LOCK, key]
 
 
 def set_serial_from_journal(project: Project) -> Statement:

@@ -100,9 +100,9 @@ def _lock_journal() -> None:
     Without this, a transaction that took serial 11 could commit before the one holding
     serial 10, and a mirror that already read 11 would never see 10.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [hotpath.JOURNAL_LOCK])
+    statement = hotpath.journal_lock()
+    if statement is not None:
+        hotpath.run([statement])
 
 
 def _bump_project_serial(project: Project) -> None:
@@ -282,10 +282,9 @@ def _lock_object_key(key: str) -> None:
     key until the object is gone. So a cleanup either sees the row and keeps the object,
     or deletes it before the upload writes it.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [hotpath.OBJECT_KEY_LOCK, key])
-    # SQLite: every write transaction already holds the database's only write lock.
+    statement = hotpath.object_key_lock(key)
+    if statement is not None:
+        hotpath.run([statement])
 
 
 def _delete_unreferenced(keys: list[str]) -> None:
