@@ -24,6 +24,7 @@ from django.utils import timezone
 from releases.models import AuditEvent, Project, Release, Role
 from releases.services import create_api_token
 from tests.conftest import PASSWORD, Uploader, basic
+from tests.support.admin_forms import project_form
 from tests.support.distributions import make_wheel
 
 pytestmark = pytest.mark.django_db
@@ -73,24 +74,6 @@ def scene(project, alice, bob, charlie, staff, uploader) -> Scene:
     )
 
 
-def admin_roles_form(project: Project, roles: list[tuple[Role | None, User, str, bool]]) -> dict:
-    data = {
-        "auto_publish_releases": "on" if project.auto_publish_releases else "",
-        "roles-TOTAL_FORMS": str(len(roles)),
-        "roles-INITIAL_FORMS": str(sum(1 for role, *_ in roles if role is not None)),
-        "roles-MIN_NUM_FORMS": "0",
-        "roles-MAX_NUM_FORMS": "1000",
-    }
-    for index, (role, user, name, delete) in enumerate(roles):
-        data[f"roles-{index}-id"] = str(role.pk) if role else ""
-        data[f"roles-{index}-project"] = str(project.pk)
-        data[f"roles-{index}-user"] = str(user.pk)
-        data[f"roles-{index}-role"] = name
-        if delete:
-            data[f"roles-{index}-DELETE"] = "on"
-    return data
-
-
 def _admin_role_change(s: Scene, *, remove: bool):
     alice, bob, charlie = s.users["alice"], s.users["bob"], s.users["charlie"]
     roles = [
@@ -99,7 +82,7 @@ def _admin_role_change(s: Scene, *, remove: bool):
     ]
     if not remove:
         roles.append((None, charlie, "maintainer", False))
-    return s.client("staff").post(f"/admin/releases/project/{s.project.pk}/change/", admin_roles_form(s.project, roles))
+    return s.client("staff").post(f"/admin/releases/project/{s.project.pk}/change/", project_form(s.project, roles))
 
 
 def _command(*args: str):

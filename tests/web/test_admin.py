@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission, User
 
 from releases.models import ApiToken, AuditEvent, File, JournalEntry, Project, Release, Role
 from releases.services import Actor, create_api_token, draft_token, publish_release
+from tests.support.admin_forms import project_form
 from tests.web.conftest import make_release, signed_in
 
 pytestmark = pytest.mark.django_db
@@ -199,24 +200,6 @@ def test_deleting_an_api_token_in_admin_revokes_it_with_an_audit_entry(as_staff,
 
 
 # --- projects and roles --------------------------------------------------------------------
-
-
-def project_form(project: Project, roles: list[tuple[Role | None, User, str, bool]], **fields) -> dict:
-    data = {
-        "auto_publish_releases": "on" if fields.get("auto_publish_releases", project.auto_publish_releases) else "",
-        "roles-TOTAL_FORMS": str(len(roles)),
-        "roles-INITIAL_FORMS": str(sum(1 for role, *_ in roles if role is not None)),
-        "roles-MIN_NUM_FORMS": "0",
-        "roles-MAX_NUM_FORMS": "1000",
-    }
-    for index, (role, user, name, delete) in enumerate(roles):
-        data[f"roles-{index}-id"] = str(role.pk) if role else ""
-        data[f"roles-{index}-project"] = str(project.pk)
-        data[f"roles-{index}-user"] = str(user.pk)
-        data[f"roles-{index}-role"] = name
-        if delete:
-            data[f"roles-{index}-DELETE"] = "on"
-    return data
 
 
 def test_project_change_page_has_roles_inline(as_staff, project):
