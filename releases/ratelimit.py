@@ -13,7 +13,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from releases import hotpath
 from releases.models import AuthFailure
 
 
@@ -41,16 +40,11 @@ def _window() -> timedelta:
     return timedelta(seconds=settings.PYPIDRAFT_AUTH_FAILURE_WINDOW_SECONDS)
 
 
-def check(client_ip: str | None, username: str | None, failures: list[AuthFailure] | None = None) -> None:
+def check(client_ip: str | None, username: str | None, failures: list[AuthFailure]) -> None:
     """Raise RateLimited if the address or the account used up its failures. `failures`:
-    the live counters of counter_keys(), when the caller already read them."""
-    keys = _keys(client_ip, username)
-    if not keys:
-        return
+    the live counters of counter_keys() (read with the token, see auth.authenticate_header)."""
+    limits = dict(_keys(client_ip, username))
     now = timezone.now()
-    limits = dict(keys)
-    if failures is None:
-        failures = hotpath.auth_lookup(list(limits), now - _window(), None)[0]
     for failure in failures:
         if failure.key in limits and failure.count >= limits[failure.key]:
             remaining = failure.window_start + _window() - now
