@@ -296,7 +296,7 @@ class JournalEntry(models.Model):
     NEW_RELEASE = "new release"
     ADD_FILE = "add {packagetype} file {filename}"
 
-    name = models.CharField(max_length=200, db_index=True)
+    name = models.CharField(max_length=200)
     version = models.CharField(max_length=100, null=True, blank=True)
     action = models.CharField(max_length=700)
     submitted_date = models.DateTimeField(default=timezone.now)
@@ -305,6 +305,8 @@ class JournalEntry(models.Model):
     class Meta:
         ordering = ["id"]
         verbose_name_plural = "journal entries"
+        # A project's serial is its newest entry: MAX(id) for a name reads one index entry.
+        indexes = [models.Index(fields=["name", "id"], name="journal_name_serial")]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.name} {self.version or ''} {self.action}"
