@@ -294,7 +294,12 @@ def lock_upload_target(
     )
     files_params: list = [filename, sha256, blake2_256]
     if sdist:
-        files_sql += f" OR (f.packagetype = %s AND f.release_id IN (SELECT r.id {release_of}))"
+        # A UNION, not one more OR: an OR over a subquery turns the index lookups into a
+        # scan of every file (60 ms at 100,000 files).
+        files_sql += (
+            f" UNION SELECT {_columns(File, 'f', FILE_FIELDS)} FROM {_table(File)} f "
+            f"WHERE f.packagetype = %s AND f.release_id IN (SELECT r.id {release_of})"
+        )
         files_params += [File.SDIST, normalized_name, canonical_version]
     projects, releases, files = run(
         [
