@@ -245,7 +245,7 @@ def add_file_to_release(
 
     write: PendingWrite | None = None
     try:
-        with transaction.atomic():
+        with hotpath.transaction():
             _lock_object_key(incoming.key)
             write = start_store(incoming.key, incoming.local_path, incoming.size)
             outcome = _record_upload(
@@ -470,7 +470,7 @@ def _record_upload(
             hotpath.set_serial_from_journal(project),
             hotpath.insert(audit),
         ]
-        project.last_serial = hotpath.run(statements)[-2][0][0]
+        project.last_serial = hotpath.run(statements, commit=True)[-2][0][0]
 
     return UploadOutcome(
         release=release,
