@@ -336,10 +336,19 @@ class UploadTarget:
 
 
 def lock_upload_target(
-    normalized_name: str, canonical_version: str, user, *, filename: str, sha256: str, blake2_256: str, sdist: bool
+    normalized_name: str,
+    canonical_version: str,
+    user,
+    *,
+    filename: str,
+    sha256: str,
+    blake2_256: str,
+    sdist: bool,
+    first: Sequence[Statement] = (),
 ) -> UploadTarget:
     """Lock the project, then the release (the order of every state change), and read
-    the files in the way: one round trip on PostgreSQL."""
+    the files in the way: one round trip on PostgreSQL, with the statements `first`
+    (whose rows are not returned) in front."""
     release_of = (
         f"FROM {_table(Release)} r JOIN {_table(Project)} p ON p.id = r.project_id "
         "WHERE p.normalized_name = %s AND r.canonical_version = %s"
@@ -357,8 +366,9 @@ def lock_upload_target(
             f"WHERE f.packagetype = %s AND f.release_id IN (SELECT r.id {release_of})"
         )
         files_params += [File.SDIST, normalized_name, canonical_version]
-    projects, releases, files = run(
+    *_, projects, releases, files = run(
         [
+            *first,
             (_project_sql(lock=True), [user.pk, filename, normalized_name]),
             (
                 f"SELECT {_columns(Release, 'r', RELEASE_FIELDS)} {release_of}{_for_update('r')}",

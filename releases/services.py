@@ -11,6 +11,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,10 +231,11 @@ def add_file_to_release(
 
     The object's key lock is taken first and held until commit (see _lock_object_key), so
     no cleanup can delete the object between its write and its row. A small file is
-    written while the transaction checks and records it; a large one before any project
-    lock is taken, so a long transfer holds up no other upload to the project. If the
-    transaction does not commit, the object goes unless a row references it. A replaced
-    draft file's old object is deleted only after the replacement committed.
+    written once the project's lock showed the upload is allowed and new, while the
+    transaction records it; a large one before any project lock is taken, so a long
+    transfer holds up no other upload to the project. If the transaction does not commit,
+    the object goes unless a row references it. A replaced draft file's old object is
+    deleted only after the replacement committed.
     """
     if incoming.size > LARGE_FILE_BYTES:
         # An identical re-upload of a large file answers without transferring it again.
@@ -244,10 +246,20 @@ def add_file_to_release(
             return UploadOutcome(release=existing.release, file=existing, result="unchanged")
 
     write: PendingWrite | None = None
+
+    def start_write() -> PendingWrite:
+        nonlocal write
+        if write is None:
+            write = start_store(incoming.key, incoming.local_path, incoming.size)
+        return write
+
     try:
         with hotpath.transaction():
-            _lock_object_key(incoming.key)
-            write = start_store(incoming.key, incoming.local_path, incoming.size)
+            key_lock = [statement for statement in [hotpath.object_key_lock(incoming.key)] if statement]
+            if incoming.size > LARGE_FILE_BYTES:
+                hotpath.run(key_lock)
+                start_write()
+                key_lock = []
             outcome = _record_upload(
                 project_name=project_name,
                 normalized_name=normalized_name,
@@ -258,14 +270,15 @@ def add_file_to_release(
                 principal=principal,
                 draft_requested=draft_requested,
                 client_ip=client_ip,
-                write=write,
+                key_lock=key_lock,
+                start_write=start_write,
             )
     except BaseException:
         if write is not None:
             write.settle()
             _delete_unreferenced([incoming.key])
         raise
-    if outcome.result == "unchanged" and outcome.file.path != incoming.key:
+    if outcome.result == "unchanged" and write is not None and outcome.file.path != incoming.key:
         _delete_unreferenced([incoming.key])
     if outcome.replaced_key and outcome.replaced_key != incoming.key:
         _delete_unreferenced([outcome.replaced_key])
@@ -339,11 +352,15 @@ def _record_upload(
     principal: Principal,
     draft_requested: bool,
     client_ip: str | None,
-    write: PendingWrite,
+    key_lock: list[hotpath.Statement],
+    start_write: Callable[[], PendingWrite],
 ) -> UploadOutcome:
+    """Check and record the upload. The object key's lock travels with the project's
+    (`key_lock`: empty when already held); the object is written (`start_write`) once the
+    uploader's rights are known, so a refused upload never reaches the bucket."""
     canonical = canonical_version(version)
 
-    def lock_target() -> hotpath.UploadTarget:
+    def lock_target(first: list[hotpath.Statement]) -> hotpath.UploadTarget:
         return hotpath.lock_upload_target(
             normalized_name,
             canonical,
@@ -352,12 +369,13 @@ def _record_upload(
             sha256=incoming.sha256,
             blake2_256=incoming.blake2_256,
             sdist=incoming.packagetype == File.SDIST,
+            first=first,
         )
 
-    target = lock_target()
+    target = lock_target(key_lock)
     if target.project is None:
         _create_project(project_name, normalized_name, principal)
-        target = lock_target()
+        target = lock_target([])
     project = target.project
     check_upload_rights(principal, project, project.user_role)
 
@@ -392,9 +410,8 @@ def _record_upload(
     if kind == "unchanged":
         if existing.release_id == release.pk:
             existing.release = release
-        # The same bytes went to the same key: the object is as it was.
-        write.settle()
         return UploadOutcome(release=existing.release, file=existing, result="unchanged")
+    write = start_write()
 
     stored = File(
         release=release,

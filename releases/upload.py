@@ -28,7 +28,7 @@ from releases.auth import Principal
 from releases.distributions import inspect_sdist, inspect_wheel, parse_filename, validate_project_name, validate_version
 from releases.errors import UploadError
 from releases.models import File
-from releases.services import check_upload_rights
+from releases.services import LARGE_FILE_BYTES, check_upload_rights
 
 # Room for the metadata form fields that travel next to the file.
 FORM_OVERHEAD_BYTES = 16 * 1024 * 1024
@@ -284,7 +284,11 @@ def validate_upload(form: QueryDict, received: ReceivedFile | None, principal: P
     normalized_name = validate_project_name(name)
     version_string = form.get("version", "").strip()
     version = validate_version(version_string)
-    authorize_early(principal, normalized_name)
+    if received is None or received.size > LARGE_FILE_BYTES:
+        # A small file's rights are checked with the project's lock (one round trip
+        # less), still before its bytes are stored; a large one is refused before its
+        # archive is read and its transfer starts.
+        authorize_early(principal, normalized_name)
     if received is None:
         raise UploadError(400, "Upload payload does not have a file: send it in the 'content' field.")
     filetype = form.get("filetype", "")

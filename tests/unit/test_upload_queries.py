@@ -16,14 +16,14 @@ from tests.support.distributions import make_sdist, make_wheel, upload_fields
 # its BEGIN and COMMIT to travel with its statements, as they do in production.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Round trips to the database. On PostgreSQL: the rate limit with the token, the early
-# rights check, BEGIN with the object key lock, the locked project + release + files in
-# the way, the file INSERT with the release INSERT or UPDATE, the journal (lock, entries,
+# Round trips to the database. On PostgreSQL: the rate limit with the token; BEGIN, the
+# object key lock, the locked project (with the uploader's role) + release + files in the
+# way; the file INSERT with the release INSERT or UPDATE; the journal (lock, entries,
 # burned name, serial, audit) with COMMIT. SQLite runs every statement on its own (no
 # batches, no advisory locks).
 ROUND_TRIPS = {
-    "postgresql": {"new release": 6, "existing release": 6},
-    "sqlite": {"new release": 15, "existing release": 14},
+    "postgresql": {"new release": 4, "existing release": 4},
+    "sqlite": {"new release": 14, "existing release": 13},
 }
 
 

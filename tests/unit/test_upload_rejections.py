@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import zipfile
@@ -10,6 +11,7 @@ import pytest
 from django.test import override_settings
 
 from releases.models import File, Project, Release
+from releases.storage import file_key, object_exists
 from tests.support.distributions import make_sdist, make_wheel, metadata_text, upload_fields
 
 pytestmark = pytest.mark.django_db
@@ -50,9 +52,19 @@ def test_invalid_token_is_401(uploader, alice):
     assert_rejected(response, 401, "Invalid or revoked API token")
 
 
-def test_no_role_on_existing_project_is_403(uploader, project, charlie):
-    response = uploader.upload(user="charlie")
+def test_no_role_on_existing_project_is_403_and_nothing_reaches_the_bucket(uploader, project, charlie):
+    filename, data = make_wheel("acme", "1.0")
+    response = uploader.upload(user="charlie", wheel=(filename, data))
     assert_rejected(response, 403, "isn't allowed to upload to project 'acme'")
+    assert not object_exists(file_key(hashlib.blake2b(data, digest_size=32).hexdigest(), filename))
+
+
+def test_a_small_uploads_own_errors_come_before_the_403(uploader, project, charlie):
+    # Its rights are checked under the project's lock, after the file was checked.
+    filename, data = make_wheel("acme", "1.0")
+    fields = upload_fields("acme", "1.0", filename, data, sha256_digest="0" * 64)
+    response = uploader.post(fields, filename=filename, data=data, user="charlie")
+    assert_rejected(response, 400, "does not match a digest")
 
 
 @pytest.mark.parametrize(
