@@ -57,13 +57,13 @@ def run(statements: list[Statement], *, commit: bool = False) -> list[list[tuple
                 results.append(cursor.fetchall() if cursor.description else [])
                 if not cursor.nextset():
                     break
-            if commit:
-                connection.hotpath_transaction = COMMITTED
-            return results[1 if begin else 0 : -1 if commit else None]
-        for sql, params in statements:
-            cursor.execute(sql, params)
-            results.append(cursor.fetchall() if cursor.description else [])
-    return results
+        else:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+                results.append(cursor.fetchall() if cursor.description else [])
+    if commit:
+        connection.hotpath_transaction = COMMITTED
+    return results[1 if begin else 0 : -1 if commit else None]
 
 
 @contextmanager

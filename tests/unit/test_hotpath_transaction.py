@@ -101,6 +101,15 @@ def test_nested_in_an_atomic_block_it_is_a_savepoint():
     assert list(JournalEntry.objects.values_list("name", flat=True)) == ["outer", "kept"]
 
 
+def test_a_commit_alone_ends_the_transaction(other_connection):
+    if connection.vendor != "postgresql":
+        pytest.skip("on SQLite the block commits at its end, as atomic() does")
+    with hotpath.transaction():
+        hotpath.run([journal_insert("a")])
+        assert hotpath.run([], commit=True) == []
+        assert journal_names(other_connection) == ["a"]
+
+
 def test_a_block_without_statements_leaves_no_transaction_open():
     with hotpath.transaction():
         pass
