@@ -24,7 +24,17 @@ from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db import transaction as django_transaction
 
-from releases.models import ApiToken, AuthFailure, BurnedFilename, File, JournalEntry, Project, Release, Role
+from releases.models import (
+    ApiToken,
+    AuthFailure,
+    BurnedFilename,
+    File,
+    JournalEntry,
+    ObjectDeletion,
+    Project,
+    Release,
+    Role,
+)
 
 Statement = tuple[str, Sequence]
 
@@ -229,6 +239,14 @@ def object_key_lock(key: str) -> Statement | None:
     return "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [OBJECT_KEY_LOCK, key]
 
 
+def object_deleted_since(key: str, since: dt.datetime) -> Statement:
+    """Whether a cleanup deleted the object under `key` after `since` (its tombstone)."""
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {_table(ObjectDeletion)} d WHERE d.{_qn('key')} = %s AND d.deleted > %s)",
+        [key, ObjectDeletion._meta.get_field("deleted").get_db_prep_save(since, connection)],
+    )
+
+
 def set_serial_from_journal(project: Project) -> Statement:
     """The project's newest journal id as its serial (run under the journal lock)."""
     return (
@@ -333,6 +351,8 @@ class UploadTarget:
     project: Project | None
     release: Release | None
     files: list[File]
+    # The rows of the statements run first (lock_upload_target's `first`).
+    first: list[list[tuple]]
 
 
 def lock_upload_target(
@@ -347,8 +367,8 @@ def lock_upload_target(
     first: Sequence[Statement] = (),
 ) -> UploadTarget:
     """Lock the project, then the release (the order of every state change), and read
-    the files in the way: one round trip on PostgreSQL, with the statements `first`
-    (whose rows are not returned) in front."""
+    the files in the way: one round trip on PostgreSQL, with the statements `first` in
+    front."""
     release_of = (
         f"FROM {_table(Release)} r JOIN {_table(Project)} p ON p.id = r.project_id "
         "WHERE p.normalized_name = %s AND r.canonical_version = %s"
@@ -366,7 +386,7 @@ def lock_upload_target(
             f"WHERE f.packagetype = %s AND f.release_id IN (SELECT r.id {release_of})"
         )
         files_params += [File.SDIST, normalized_name, canonical_version]
-    *_, projects, releases, files = run(
+    *first_rows, projects, releases, files = run(
         [
             *first,
             (_project_sql(lock=True), [user.pk, filename, normalized_name]),
@@ -381,4 +401,5 @@ def lock_upload_target(
         project=_project(projects[0]) if projects else None,
         release=_from_db(Release, RELEASE_FIELDS, releases[0]) if releases else None,
         files=[_from_db(File, FILE_FIELDS, row) for row in files],
+        first=first_rows,
     )

@@ -285,6 +285,21 @@ class BurnedFilename(models.Model):
         return self.filename
 
 
+class ObjectDeletion(models.Model):
+    """When a cleanup last deleted the object under a storage key (a tombstone).
+
+    An upload writes its object before it takes the key's lock; a cleanup that deleted
+    the key in between left this row, and the upload then writes the object again (see
+    services.add_file_to_release). Rows older than an upload can live are pruned.
+    """
+
+    key = models.CharField(max_length=700, primary_key=True)
+    deleted = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class JournalEntry(models.Model):
     """Append-only, serial-numbered log of public events that mirrors follow.
 

@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +32,7 @@ from releases.models import (
     BurnedFilename,
     File,
     JournalEntry,
+    ObjectDeletion,
     Project,
     Release,
     RetiredDraftToken,
@@ -44,6 +46,9 @@ logger = logging.getLogger(__name__)
 # Above this size an upload first looks for an identical stored file (no transfer then),
 # and its object is written before the project is locked (see add_file_to_release).
 LARGE_FILE_BYTES = 8 * 1024 * 1024
+# Longer than any upload request lives (gunicorn's timeout is 120 s): a tombstone younger
+# than this may be from a cleanup that ran after an upload's write began.
+UPLOAD_LIFETIME = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -229,13 +234,14 @@ def add_file_to_release(
 ) -> UploadOutcome:
     """Store an uploaded file and record it in its (new or existing) release.
 
-    The object's key lock is taken first and held until commit (see _lock_object_key), so
-    no cleanup can delete the object between its write and its row. A small file is
-    written once the project's lock showed the upload is allowed and new, while the
-    transaction records it; a large one before any project lock is taken, so a long
-    transfer holds up no other upload to the project. If the transaction does not commit,
-    the object goes unless a row references it. A replaced draft file's old object is
-    deleted only after the replacement committed.
+    The object's key lock is held until commit (see _lock_object_key), so no cleanup can
+    delete the object between the lock and the row. A small file is written from a
+    background thread from the start, while the transaction checks and records it; if a
+    cleanup deleted its key before the lock was ours (its tombstone says so), it is
+    written again under the lock. A large one is written under the key lock but before
+    any project lock, so a long transfer holds up no other upload to the project. If the
+    transaction does not commit, the object goes unless a row references it. A replaced
+    draft file's old object is deleted only after the replacement committed.
     """
     if incoming.size > LARGE_FILE_BYTES:
         # An identical re-upload of a large file answers without transferring it again.
@@ -247,16 +253,24 @@ def add_file_to_release(
 
     write: PendingWrite | None = None
 
-    def start_write() -> PendingWrite:
+    def start_write(*, again: bool = False) -> PendingWrite:
         nonlocal write
+        if write is not None and again:
+            write.settle()
+            write = None
         if write is None:
             write = start_store(incoming.key, incoming.local_path, incoming.size)
         return write
 
+    small = incoming.size <= LARGE_FILE_BYTES
     try:
+        if small:
+            # Before any lock: the write overlaps the database work. A cleanup of this key
+            # that runs before the key lock is ours leaves a tombstone, and we write again.
+            start_write()
         with hotpath.transaction():
             key_lock = [statement for statement in [hotpath.object_key_lock(incoming.key)] if statement]
-            if incoming.size > LARGE_FILE_BYTES:
+            if not small:
                 hotpath.run(key_lock)
                 start_write()
                 key_lock = []
@@ -271,6 +285,7 @@ def add_file_to_release(
                 draft_requested=draft_requested,
                 client_ip=client_ip,
                 key_lock=key_lock,
+                written_before_lock=small,
                 start_write=start_write,
             )
     except BaseException:
@@ -290,10 +305,11 @@ def _lock_object_key(key: str) -> None:
 
     Keys are content addressed (blake2b + filename): two uploads of the same bytes share a
     key, and the key of a replaced or discarded draft file is the very key of the next
-    upload of those bytes. An upload holds this lock from before it writes its object
-    until its row commits; a cleanup holds it from checking that no row references the
-    key until the object is gone. So a cleanup either sees the row and keeps the object,
-    or deletes it before the upload writes it.
+    upload of those bytes. An upload holds this lock until its row commits; a cleanup
+    holds it from checking that no row references the key until the object is gone and
+    its tombstone (ObjectDeletion) is written. So a cleanup either sees the row and keeps
+    the object, or deletes it before the upload holds the lock, and then the upload finds
+    the tombstone and writes the object again (a large file is written under the lock).
     """
     statement = hotpath.object_key_lock(key)
     if statement is not None:
@@ -309,6 +325,16 @@ def _delete_unreferenced(keys: list[str]) -> None:
                 _lock_object_key(key)
                 if File.objects.filter(path=key).exists():
                     continue
+                # The tombstone commits with the delete: an upload whose write began
+                # before the delete and that takes the key lock after it writes again.
+                now = timezone.now()
+                ObjectDeletion.objects.filter(deleted__lt=now - UPLOAD_LIFETIME).delete()
+                ObjectDeletion.objects.bulk_create(
+                    [ObjectDeletion(key=key, deleted=now)],
+                    update_conflicts=True,
+                    unique_fields=["key"],
+                    update_fields=["deleted"],
+                )
                 delete_objects([key])
         except DatabaseError:
             # The database is gone: we cannot tell whether a row references the object,
@@ -353,12 +379,16 @@ def _record_upload(
     draft_requested: bool,
     client_ip: str | None,
     key_lock: list[hotpath.Statement],
-    start_write: Callable[[], PendingWrite],
+    written_before_lock: bool,
+    start_write: Callable[..., PendingWrite],
 ) -> UploadOutcome:
     """Check and record the upload. The object key's lock travels with the project's
-    (`key_lock`: empty when already held); the object is written (`start_write`) once the
-    uploader's rights are known, so a refused upload never reaches the bucket."""
+    (`key_lock`: empty when already held), and so does the look for a cleanup of the key
+    since the object's write began (`written_before_lock`)."""
     canonical = canonical_version(version)
+    first = list(key_lock)
+    if written_before_lock:
+        first.append(hotpath.object_deleted_since(incoming.key, timezone.now() - UPLOAD_LIFETIME))
 
     def lock_target(first: list[hotpath.Statement]) -> hotpath.UploadTarget:
         return hotpath.lock_upload_target(
@@ -372,7 +402,8 @@ def _record_upload(
             first=first,
         )
 
-    target = lock_target(key_lock)
+    target = lock_target(first)
+    deleted_meanwhile = written_before_lock and bool(target.first[-1][0][0])
     if target.project is None:
         _create_project(project_name, normalized_name, principal)
         target = lock_target([])
@@ -411,7 +442,7 @@ def _record_upload(
         if existing.release_id == release.pk:
             existing.release = release
         return UploadOutcome(release=existing.release, file=existing, result="unchanged")
-    write = start_write()
+    write = start_write(again=deleted_meanwhile)
 
     stored = File(
         release=release,

@@ -16,9 +16,9 @@ import pytest
 import requests
 from django.db import connection
 
-from releases import services
-from releases.models import File
-from releases.storage import packages_storage
+from releases import hotpath, services
+from releases.models import File, ObjectDeletion
+from releases.storage import object_exists, packages_storage
 from tests.e2e.harness import JSON_V1, draft_links, module_name, unique_name
 from tests.hardening.support import (
     TwineUpload,
@@ -318,43 +318,92 @@ def stored_sha256(key: str) -> str | None:
         return hashlib.sha256(fh.read()).hexdigest()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_cleanup_of_the_same_key_while_an_upload_records_it_cannot_lose_the_object(project, uploader, monkeypatch):
-    """Another worker cleans up this very key (same bytes, same filename: a replaced or
-    discarded draft file's object) after this upload wrote its object and before its row
-    committed. The cleanup must wait for the commit, see the row and keep the object."""
-    real_start_store = services.start_store
-    cleanup_done = threading.Event()
-    cleaned: list[str] = []
+def cleanup_in_another_worker(key: str, cleaned: list[str]) -> threading.Event:
+    """Run services._delete_unreferenced([key]) on a thread with its own connection."""
+    done = threading.Event()
 
-    def cleanup(key: str) -> None:
+    def cleanup() -> None:
         try:
             services._delete_unreferenced([key])
             cleaned.append(key)
         finally:
             connection.close()
-            cleanup_done.set()
+            done.set()
 
-    def store_then_race(key: str, local_path: str, size: int):
+    threading.Thread(target=cleanup, daemon=True).start()
+    return done
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cleanup_of_the_key_between_the_write_and_the_key_lock_makes_the_upload_write_again(
+    project, uploader, monkeypatch
+):
+    """A small file's object is written before the upload takes the key's lock. Another
+    worker cleans up this very key (same bytes, same filename: a discarded draft file's
+    object) in between: it finds no row and deletes the object. The upload must find the
+    cleanup's tombstone under the lock and write the object again."""
+    real_start_store = services.start_store
+    writes: list[str] = []
+    cleaned: list[str] = []
+
+    def store_then_cleanup(key: str, local_path: str, size: int):
+        writes.append(key)
         write = real_start_store(key, local_path, size)
-        write.wait()
-        threading.Thread(target=cleanup, args=(key,), daemon=True).start()
-        # Time for the cleanup to find no row and delete the object, unless it waits on
-        # the key lock as it must.
-        cleanup_done.wait(0.5)
+        if len(writes) == 1:
+            write.wait()
+            assert cleanup_in_another_worker(key, cleaned).wait(30)
+            assert not object_exists(key)
         return write
 
-    monkeypatch.setattr(services, "start_store", store_then_race)
+    monkeypatch.setattr(services, "start_store", store_then_cleanup)
 
     assert uploader.upload("acme", "1.0", path="/legacy/draft/").status_code == 200
 
-    assert cleanup_done.wait(30)
     stored = File.objects.get()
+    assert cleaned == [stored.path]
+    assert object_exists(stored.path)
+    assert stored_sha256(stored.path) == stored.sha256_digest
+    assert writes == [stored.path, stored.path]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cleanup_of_the_key_while_the_upload_holds_its_lock_waits_and_keeps_the_object(
+    project, uploader, monkeypatch
+):
+    """The cleanup starts once the upload holds the key's lock, before its row commits.
+    It must wait for the commit, see the row and keep the object; the upload writes once."""
+    real_start_store, real_lock = services.start_store, hotpath.lock_upload_target
+    writes: list[str] = []
+    cleaned: list[str] = []
+    finished: list[threading.Event] = []
+
+    def counted_store(key: str, local_path: str, size: int):
+        writes.append(key)
+        return real_start_store(key, local_path, size)
+
+    def lock_then_cleanup(*args, **kwargs):
+        target = real_lock(*args, **kwargs)
+        (key,) = set(writes)
+        finished.append(cleanup_in_another_worker(key, cleaned))
+        # Time for the cleanup to find no row and delete the object, unless it waits on
+        # the key lock as it must.
+        finished[0].wait(0.5)
+        return target
+
+    monkeypatch.setattr(services, "start_store", counted_store)
+    monkeypatch.setattr(hotpath, "lock_upload_target", lock_then_cleanup)
+
+    assert uploader.upload("acme", "1.0", path="/legacy/draft/").status_code == 200
+
+    assert finished[0].wait(30)
+    stored = File.objects.get()
+    assert writes == [stored.path]
     assert stored_sha256(stored.path) == stored.sha256_digest
     if connection.vendor == "postgresql":
         # It waited for the commit, then found the row. (SQLite's shared in-memory test
         # database refuses the second writer at once instead: the cleanup keeps the object.)
         assert cleaned == [stored.path]
+        assert not ObjectDeletion.objects.exists()
 
 
 @pytest.mark.django_db
