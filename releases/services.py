@@ -293,8 +293,12 @@ def add_file_to_release(
             write.settle()
             _delete_unreferenced([incoming.key])
         raise
-    if outcome.result == "unchanged" and write is not None and outcome.file.path != incoming.key:
-        _delete_unreferenced([incoming.key])
+    if outcome.result == "unchanged" and write is not None:
+        # Written early for nothing: the same bytes under the same key, or a key to clean
+        # up once the write is over (else it could land after the delete).
+        write.settle()
+        if outcome.file.path != incoming.key:
+            _delete_unreferenced([incoming.key])
     if outcome.replaced_key and outcome.replaced_key != incoming.key:
         _delete_unreferenced([outcome.replaced_key])
     return outcome
