@@ -117,15 +117,6 @@ def _bump_project_serial(project: Project) -> None:
     project.last_serial = serial
 
 
-def _journal_file_added(project: Project, release: Release, stored: File, by: str) -> None:
-    JournalEntry.objects.create(
-        name=project.normalized_name,
-        version=release.version,
-        action=JournalEntry.ADD_FILE.format(packagetype=stored.packagetype, filename=stored.filename),
-        submitted_by=by,
-    )
-
-
 # --- uploads -----------------------------------------------------------------------------
 
 

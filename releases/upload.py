@@ -286,8 +286,8 @@ def validate_upload(form: QueryDict, received: ReceivedFile | None, principal: P
     version = validate_version(version_string)
     if received is None or received.size > LARGE_FILE_BYTES:
         # A small file's rights are checked with the project's lock (one round trip
-        # less), still before its bytes are stored; a large one is refused before its
-        # archive is read and its transfer starts.
+        # less; a refused file's object is deleted again); a large one is refused before
+        # its archive is read and its transfer starts.
         authorize_early(principal, normalized_name)
     if received is None:
         raise UploadError(400, "Upload payload does not have a file: send it in the 'content' field.")
