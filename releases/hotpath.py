@@ -225,18 +225,18 @@ def burn_filename(filename: str, when: dt.datetime) -> Statement:
     )
 
 
-def journal_lock() -> Statement | None:
-    """The journal's lock (None on SQLite, whose write transactions hold the whole database)."""
+def journal_lock() -> list[Statement]:
+    """The journal's lock (none on SQLite, whose write transactions hold the whole database)."""
     if connection.vendor != "postgresql":
-        return None
-    return "SELECT pg_advisory_xact_lock(%s)", [JOURNAL_LOCK]
+        return []
+    return [("SELECT pg_advisory_xact_lock(%s)", [JOURNAL_LOCK])]
 
 
-def object_key_lock(key: str) -> Statement | None:
-    """The lock of one storage key (see services._lock_object_key); None on SQLite."""
+def object_key_lock(key: str) -> list[Statement]:
+    """The lock of one storage key (see services._lock_object_key); none on SQLite."""
     if connection.vendor != "postgresql":
-        return None
-    return "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [OBJECT_KEY_LOCK, key]
+        return []
+    return [("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [OBJECT_KEY_LOCK, key])]
 
 
 def object_deleted_since(key: str, since: dt.datetime) -> Statement:

@@ -106,9 +106,7 @@ def _lock_journal() -> None:
     Without this, a transaction that took serial 11 could commit before the one holding
     serial 10, and a mirror that already read 11 would never see 10.
     """
-    statement = hotpath.journal_lock()
-    if statement is not None:
-        hotpath.run([statement])
+    hotpath.run(hotpath.journal_lock())
 
 
 def _bump_project_serial(project: Project) -> None:
@@ -260,7 +258,7 @@ def add_file_to_release(
             # that runs before the key lock is ours leaves a tombstone, and we write again.
             start_write()
         with hotpath.transaction():
-            key_lock = [statement for statement in [hotpath.object_key_lock(incoming.key)] if statement]
+            key_lock = hotpath.object_key_lock(incoming.key)
             if not small:
                 hotpath.run(key_lock)
                 start_write()
@@ -306,9 +304,7 @@ def _lock_object_key(key: str) -> None:
     the object, or deletes it before the upload holds the lock, and then the upload finds
     the tombstone and writes the object again (a large file is written under the lock).
     """
-    statement = hotpath.object_key_lock(key)
-    if statement is not None:
-        hotpath.run([statement])
+    hotpath.run(hotpath.object_key_lock(key))
 
 
 def _delete_unreferenced(keys: list[str]) -> None:
@@ -507,7 +503,7 @@ def _record_upload(
             )
         )
         statements = [
-            *filter(None, [hotpath.journal_lock()]),
+            *hotpath.journal_lock(),
             *(hotpath.insert(entry) for entry in entries),
             hotpath.burn_filename(stored.filename, timezone.now()),
             hotpath.set_serial_from_journal(project),

@@ -46,7 +46,7 @@ def test_statements_run_by_run_are_one_transaction_until_the_block_ends(other_co
     if connection.vendor != "postgresql":
         pytest.skip("advisory locks are PostgreSQL's")
     with hotpath.transaction():
-        hotpath.run([hotpath.object_key_lock("k1")])
+        hotpath.run(hotpath.object_key_lock("k1"))
         # A transaction-scoped lock outlives its statement: the BEGIN went first.
         assert not lock_is_free(other_connection, "k1")
         hotpath.run([journal_insert("a")])
