@@ -18,7 +18,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 from packaging.utils import canonicalize_version
 from packaging.version import Version
@@ -110,9 +109,7 @@ def _lock_journal() -> None:
 
 
 def _bump_project_serial(project: Project) -> None:
-    serial = JournalEntry.objects.filter(name=project.normalized_name).aggregate(m=Max("id"))["m"]
-    Project.objects.filter(pk=project.pk).update(last_serial=serial)
-    project.last_serial = serial
+    project.last_serial = hotpath.run([hotpath.set_serial_from_journal(project)])[0][0][0]
 
 
 # --- uploads -----------------------------------------------------------------------------
