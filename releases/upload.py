@@ -16,14 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
-from django.core.files.uploadhandler import FileUploadHandler, SkipFile
-from django.http import QueryDict, UnreadablePostError
-from django.http.multipartparser import MultiPartParser, MultiPartParserError
+from django.http import UnreadablePostError
+from django.utils.datastructures import MultiValueDict
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from releases import hotpath
+from releases import hotpath, multipart
 from releases.auth import Principal
 from releases.distributions import inspect_sdist, inspect_wheel, parse_filename, validate_project_name, validate_version
 from releases.errors import UploadError
@@ -94,60 +92,36 @@ class ReceivedFile:
         self.tmp.close()
 
 
-class StreamingHashHandler(FileUploadHandler):
-    """Write the `content` file to disk while hashing it; stop as soon as it is too big."""
+class _ContentSink:
+    """Where the `content` part goes: hashed, size-checked, written to `received.tmp`."""
 
-    chunk_size = 256 * 1024
-
-    def __init__(self, request=None, *, max_bytes: int):
-        super().__init__(request)
+    def __init__(self, received: ReceivedFile, max_bytes: int):
+        self.received = received
         self.max_bytes = max_bytes
-        self.received: ReceivedFile | None = None
-        self.extra_files = 0
 
-    def new_file(self, field_name, file_name, *args, **kwargs):
-        super().new_file(field_name, file_name, *args, **kwargs)
-        if field_name != "content":
-            self.extra_files += 1
-            raise SkipFile()
-        if self.received is not None:
-            raise UploadError(400, "Send exactly one file, in the 'content' field.")
-        tmp = tempfile.NamedTemporaryFile(prefix="pypidraft-upload-", dir=settings.FILE_UPLOAD_TEMP_DIR)  # noqa: SIM115 - closed by the view
-        self.received = ReceivedFile(raw_name=file_name, tmp=tmp)
-
-    def receive_data_chunk(self, raw_data, start):
+    def write(self, data: bytes) -> None:
         received = self.received
-        received.size += len(raw_data)
+        received.size += len(data)
         if received.size > self.max_bytes:
             raise UploadError(400, file_too_large_message(self.max_bytes))
-        received.sha256.update(raw_data)
-        received.blake2_256.update(raw_data)
-        received.md5.update(raw_data)
-        received.tmp.write(raw_data)
-        return None
+        received.sha256.update(data)
+        received.blake2_256.update(data)
+        received.md5.update(data)
+        received.tmp.write(data)
 
-    def file_complete(self, file_size):
+    def finish(self) -> None:
         self.received.tmp.flush()
         self.received.complete = True
-        return None
-
-
-class RawFilenameParser(MultiPartParser):
-    """Django's parser "cleans" filenames (drops path parts, control characters);
-    the upload must validate what the client actually sent, so keep it as is."""
-
-    def sanitize_file_name(self, file_name):
-        return file_name
 
 
 def file_too_large_message(limit: int) -> str:
     return f"File too large. Limit is {limit // (1024 * 1024)} MiB ({limit} bytes); contact the index's admins for a larger limit."
 
 
-def read_form(request, *, max_bytes: int) -> tuple[QueryDict, ReceivedFile | None]:
-    """Parse the multipart body without buffering the file in memory."""
+def read_form(request, *, max_bytes: int) -> tuple[MultiValueDict, ReceivedFile | None]:
+    """Parse the multipart body, streaming the file to a temporary file while hashing it."""
     content_type = request.META.get("CONTENT_TYPE", "")
-    if not content_type.startswith("multipart/form-data"):
+    if not content_type.lower().startswith("multipart/form-data"):
         raise UploadError(400, "Invalid request: uploads must be sent as multipart/form-data (as twine and uv do).")
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -155,32 +129,42 @@ def read_form(request, *, max_bytes: int) -> tuple[QueryDict, ReceivedFile | Non
         raise UploadError(400, "Invalid Content-Length header.") from None
     if declared > max_bytes + FORM_OVERHEAD_BYTES:
         raise UploadError(400, file_too_large_message(max_bytes))
-    handler = StreamingHashHandler(request, max_bytes=max_bytes)
+    received: ReceivedFile | None = None
+
+    def new_file(field_name: str, filename: str) -> _ContentSink | None:
+        nonlocal received
+        if field_name != "content":
+            return None
+        if received is not None:
+            raise UploadError(400, "Send exactly one file, in the 'content' field.")
+        tmp = tempfile.NamedTemporaryFile(prefix="pypidraft-upload-", dir=settings.FILE_UPLOAD_TEMP_DIR)  # noqa: SIM115 - closed by the view
+        received = ReceivedFile(raw_name=filename, tmp=tmp)
+        return _ContentSink(received, max_bytes)
+
     try:
-        parser = RawFilenameParser(request.META, request, [handler], request.encoding)
-        post, _files = parser.parse()
+        form = multipart.parse_form(
+            request.read,
+            declared,
+            multipart.boundary_of(content_type),
+            new_file=new_file,
+            max_field_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            max_parts=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+        )
     except UploadError:
-        _close(handler)
+        _close(received)
         raise
-    except (RequestDataTooBig, TooManyFieldsSent) as exc:
-        _close(handler)
-        raise UploadError(400, f"Invalid request: {exc}") from None
-    except (MultiPartParserError, SuspiciousOperation, UnreadablePostError, ValueError, UnicodeDecodeError) as exc:
-        _close(handler)
+    except (multipart.MultipartError, UnreadablePostError, OSError) as exc:
+        _close(received)
         raise UploadError(400, f"Invalid multipart body: {str(exc)[:200]}") from None
-    received = handler.received
-    if received is not None and not received.complete:
+    return form, received
+
+
+def _close(received: ReceivedFile | None) -> None:
+    if received is not None:
         received.close()
-        raise UploadError(400, "Invalid multipart body: the file part is truncated.")
-    return post, received
 
 
-def _close(handler: StreamingHashHandler) -> None:
-    if handler.received is not None:
-        handler.received.close()
-
-
-def check_action(form: QueryDict) -> None:
+def check_action(form: MultiValueDict) -> None:
     action = form.get(":action")
     if action != "file_upload":
         raise UploadError(400, f"Unknown :action {str(action)[:40]!r}: this index supports only 'file_upload'.")
@@ -189,7 +173,7 @@ def check_action(form: QueryDict) -> None:
         raise UploadError(400, f"Unknown protocol_version {protocol[:20]!r}: this index speaks version 1.")
 
 
-def check_fields(form: QueryDict) -> None:
+def check_fields(form: MultiValueDict) -> None:
     """Reject values the database could not store or a person could not mean."""
     for key, values in form.lists():
         for value in values:
@@ -208,7 +192,7 @@ def check_fields(form: QueryDict) -> None:
 HEX = re.compile(r"^[0-9a-f]+$")
 
 
-def check_digests(form: QueryDict, received: ReceivedFile) -> dict[str, str]:
+def check_digests(form: MultiValueDict, received: ReceivedFile) -> dict[str, str]:
     computed = {
         "md5_digest": received.md5.hexdigest(),
         "sha256_digest": received.sha256.hexdigest(),
@@ -227,7 +211,7 @@ def check_digests(form: QueryDict, received: ReceivedFile) -> dict[str, str]:
     return computed
 
 
-def release_metadata(form: QueryDict) -> dict[str, Any]:
+def release_metadata(form: MultiValueDict) -> dict[str, Any]:
     metadata: dict[str, Any] = {name: form.get(name, "") for name in TEXT_FIELDS}
     for name in ("metadata_version", "summary", "description_content_type", "requires_python"):
         metadata[name] = form.get(name, "").strip() if name != "summary" else form.get(name, "")
@@ -277,7 +261,7 @@ class ValidatedUpload:
     digests: dict[str, str]
 
 
-def validate_upload(form: QueryDict, received: ReceivedFile | None, principal: Principal) -> ValidatedUpload:
+def validate_upload(form: MultiValueDict, received: ReceivedFile | None, principal: Principal) -> ValidatedUpload:
     check_action(form)
     check_fields(form)
     name = form.get("name", "").strip()
