@@ -69,3 +69,48 @@ def test_a_refused_write_is_a_storage_failure(s3, blob, settings):
     write = start_store("aa/bb/cc/refused.whl", path, len(data))
     with pytest.raises(StorageUnavailable):
         write.wait()
+
+
+@pytest.mark.parametrize("https", [False, True], ids=["http", "https"])
+@pytest.mark.parametrize("token", [None, "session-token"])
+def test_our_signature_is_botocores(monkeypatch, https, token):
+    """sign_v4 must sign exactly as botocore's S3SigV4Auth does, which S3 accepts."""
+    import datetime as dt
+    import hashlib
+
+    import botocore.auth
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from releases.s3storage import sign_v4
+
+    now = dt.datetime(2026, 11, 21, 18, 5, 9, tzinfo=dt.UTC)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: now.replace(tzinfo=None))
+    credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token).get_frozen_credentials()
+    body = b"\x00wheel bytes\xff"
+    path = "/pypidraft-bucket/aa/bb/cc%20dd/odd%2Bname~%281%29.whl"
+    host = "s3.example.test:8333"
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Cache-Control": "public,  max-age=31536000 ",
+        "Content-MD5": "aGVsbG8gd29ybGQgaGVsbG8=",
+    }
+    ours = sign_v4(
+        "PUT",
+        path,
+        {
+            **headers,
+            "Host": host,
+            "X-Amz-Content-SHA256": hashlib.sha256(body).hexdigest(),
+        },
+        credentials,
+        "eu-central-1",
+        now,
+    )
+    request = AWSRequest(method="PUT", url=f"{'https' if https else 'http'}://{host}{path}", data=body, headers=headers)
+    S3SigV4Auth(credentials, "s3", "eu-central-1").add_auth(request)
+    theirs = dict(request.headers)
+    assert ours["Authorization"] == theirs["Authorization"]
+    assert ours["X-Amz-Date"] == theirs["X-Amz-Date"] and ours["X-Amz-Content-SHA256"] == theirs["X-Amz-Content-SHA256"]
+    assert ours.get("X-Amz-Security-Token") == theirs.get("X-Amz-Security-Token")
