@@ -86,6 +86,10 @@ PYPIDRAFT_AUTH_FAILURES_PER_IP = env_int("PYPIDRAFT_AUTH_FAILURES_PER_IP", 100, 
 PYPIDRAFT_AUTH_FAILURES_PER_ACCOUNT = env_int("PYPIDRAFT_AUTH_FAILURES_PER_ACCOUNT", 10, minimum=1)
 PYPIDRAFT_AUTH_FAILURE_WINDOW_SECONDS = env_int("PYPIDRAFT_AUTH_FAILURE_WINDOW_SECONDS", 600, minimum=1)
 PYPIDRAFT_STORAGE = env_choice("PYPIDRAFT_STORAGE", "filesystem", {"filesystem", "s3"})
+# The upload's SQL runs as session-level prepared statements on PostgreSQL (releases.hotpath).
+# Turn off behind a pooler that hands one session's statements to several server
+# connections (PgBouncer in transaction mode).
+PYPIDRAFT_PREPARED_STATEMENTS = env_bool("PYPIDRAFT_PREPARED_STATEMENTS", True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
