@@ -181,7 +181,7 @@ def inspect_wheel(path: str, *, info: DistInfo, size: int) -> bytes:
             raise UploadError(400, "Invalid distribution file: a wheel must be a zip file.")
     # Zip readers start from the end, tar and streaming zip readers from the start: a file
     # that two kinds of reader see differently is refused, whatever each of them would see.
-    if tarfile.is_tarfile(path):
+    if _is_plain_tar(path):
         raise UploadError(400, "Invalid distribution file: the wheel is also a tar archive (polyglot).")
     try:
         with zipfile.ZipFile(path) as zf:
@@ -242,6 +242,18 @@ def inspect_wheel(path: str, *, info: DistInfo, size: int) -> bytes:
         raise UploadError(400, f"Invalid distribution file: not a valid zip archive ({str(exc)[:200]}).") from None
     _check_metadata(metadata, what="the wheel's METADATA", name=info.name, version=info.version)
     return metadata
+
+
+def _is_plain_tar(path: str) -> bool:
+    """tarfile.is_tarfile for a file that starts with a zip header: it cannot be
+    compressed (gzip, bzip2 and xz have magic numbers of their own), so only the plain
+    tar reader need try; is_tarfile also tries the three decompressors (a quarter of a
+    millisecond per wheel)."""
+    try:
+        with tarfile.open(path, mode="r:"):
+            return True
+    except (tarfile.TarError, OSError, EOFError, ValueError):
+        return False
 
 
 def _dist_info_matches(directory: str, info: DistInfo) -> bool:

@@ -173,6 +173,9 @@ def check_action(form: MultiValueDict) -> None:
         raise UploadError(400, f"Unknown protocol_version {protocol[:20]!r}: this index speaks version 1.")
 
 
+CONTROL = re.compile(r"[\x00-\x1f]")
+
+
 def check_fields(form: MultiValueDict) -> None:
     """Reject values the database could not store or a person could not mean."""
     for key, values in form.lists():
@@ -183,7 +186,7 @@ def check_fields(form: MultiValueDict) -> None:
         value = form.get(key, "")
         if len(value) > limit:
             raise UploadError(400, f"Invalid value for {key}: at most {limit} characters are allowed.")
-        if key != "summary" and key != "version" and any(ord(ch) < 32 for ch in value):
+        if key != "summary" and key != "version" and CONTROL.search(value):
             raise UploadError(400, f"Invalid value for {key}: control characters are not allowed.")
     if "\n" in form.get("summary", "") or "\r" in form.get("summary", ""):
         raise UploadError(400, "Invalid value for summary: use a single line.")
