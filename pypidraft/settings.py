@@ -112,6 +112,7 @@ MIDDLEWARE = [
     "pypidraft.middleware.RejectNulPathMiddleware",
     # Inside the security headers above, before everything a stored index page does not need.
     "simpleindex.fastpath.StoredSimplePageMiddleware",
+    "releases.fastpath.UploadFastPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -82,3 +82,17 @@ def test_cookies_are_secure_exactly_when_https_is_on(https, secure):
     )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == [secure, secure, "True"]
+
+
+@pytest.mark.parametrize("path", ["/legacy/", "/legacy/draft/"])
+def test_uploads_take_the_short_way_and_still_carry_the_security_headers(client, path):
+    """POST /legacy/ skips sessions, CSRF, auth and messages (releases.fastpath), not the
+    security middlewares around it."""
+    response = client.post(path, {":action": "file_upload"}, HTTP_AUTHORIZATION="Basic bm9ib2R5Om5vcGU=")
+    assert response.status_code == 401
+    assert directives(response["Content-Security-Policy"])["default-src"] == "default-src 'self'"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Length"] == str(len(response.content))
+    assert "Cookie" not in response.get("Vary", "")
+    assert response.wsgi_request.resolver_match is None  # no URL resolving: the fast path answered
