@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 MESSAGE = "The database is unavailable; nothing was changed. Try again in a moment."
 
 
-def _unavailable() -> HttpResponse:
+def unavailable_response() -> HttpResponse:
     response = HttpResponse(MESSAGE + "\n", status=503, content_type="text/plain; charset=utf-8", reason=MESSAGE)
     response["Retry-After"] = "10"
     response["Cache-Control"] = "no-store"
@@ -33,12 +33,12 @@ class DatabaseUnavailableMiddleware:
             return self.get_response(request)
         except (OperationalError, InterfaceError) as exc:
             logger.warning("database unavailable: %s", exc)
-            return _unavailable()
+            return unavailable_response()
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, (OperationalError, InterfaceError)):
             logger.warning("database unavailable: %s", exception)
-            return _unavailable()
+            return unavailable_response()
         return None
 
 

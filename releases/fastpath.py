@@ -8,11 +8,16 @@ inside the security middlewares, so the answer carries the same headers as any o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
+from pypidraft.unavailable import unavailable_response
 from releases import views_upload
+
+logger = logging.getLogger(__name__)
 
 # path -> draft_endpoint, as in releases/urls.py
 UPLOAD_PATHS = {"/legacy/": False, "/legacy/draft/": True}
@@ -26,7 +31,13 @@ class UploadFastPathMiddleware:
         draft_endpoint = UPLOAD_PATHS.get(request.path_info) if request.method == "POST" else None
         if draft_endpoint is None:
             return self.get_response(request)
-        response = views_upload.upload(request, draft_endpoint=draft_endpoint)
+        try:
+            response = views_upload.upload(request, draft_endpoint=draft_endpoint)
+        except (OperationalError, InterfaceError) as exc:
+            # What DatabaseUnavailableMiddleware does for views: Django turns an exception
+            # raised in a middleware into a 500 before any outer middleware sees it.
+            logger.warning("database unavailable: %s", exc)
+            return unavailable_response()
         # As CommonMiddleware would, which this path skips.
         response["Content-Length"] = str(len(response.content))
         return response
