@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -32,9 +33,10 @@ class ObjectWriteFailed(OSError):
 class PackageS3Storage(S3Storage):
     """django-storages' S3Storage, plus one-request writes of small files."""
 
-    def small_file_writer(self, key: str, size: int) -> Callable[[str], None] | None:
-        """A function that writes a local file under `key` in one signed PUT, callable from
-        any thread; None when the file is large enough for a multipart upload (use save()).
+    def small_file_writer(self, key: str, size: int) -> Callable[[str], SentPut] | None:
+        """A function that sends a local file to `key` in one signed PUT and returns it
+        sent (`finish()` on the same thread reads the answer), callable from any thread;
+        None when the file is large enough for a multipart upload (use save()).
 
         boto3's PutObject spends ~2.5 ms of CPU on a small file on the benchmark machine
         (its event hooks, an `Expect: 100-continue` round trip); one PUT signed by
@@ -49,7 +51,7 @@ class PackageS3Storage(S3Storage):
             return None
         name = self._normalize_name(clean_name(key))
         headers = {DIRECT_HEADERS[param]: value for param, value in params.items()}
-        return lambda local_path: put.put(name, local_path, headers)
+        return lambda local_path: put.send(name, local_path, headers)
 
     def _direct_put(self) -> DirectPut | None:
         direct = getattr(self, "_direct", None)
@@ -100,6 +102,12 @@ class DirectPut:
         return connection
 
     def put(self, name: str, local_path: str, headers: dict[str, str]) -> None:
+        self.send(name, local_path, headers).finish()
+
+    def send(self, name: str, local_path: str, headers: dict[str, str]) -> SentPut:
+        """Send the PUT on this thread's connection and return without its answer:
+        `finish()` (on this thread) reads it. A connection carries one PUT at a time, so
+        an earlier one not finished yet is finished first."""
         with open(local_path, "rb") as fh:
             body = fh.read()
         authority = self.host if self.port in (80, 443) else f"{self.host}:{self.port}"
@@ -113,23 +121,75 @@ class DirectPut:
         headers = sign_v4(
             "PUT", path, headers, self.credentials.get_frozen_credentials(), self.region, dt.datetime.now(dt.UTC)
         )
+        earlier = getattr(self.local, "sent", None)
+        if earlier is not None:
+            earlier.settle()
+        sent = self.local.sent = SentPut(self, name, path, body, headers)
+        sent.send()
+        return sent
+
+
+class SentPut:
+    """A PUT sent on a DirectPut connection, its answer not read yet."""
+
+    def __init__(self, direct: DirectPut, name: str, path: str, body: bytes, headers: dict[str, str]):
+        self.direct, self.name, self.path, self.body, self.headers = direct, name, path, body, headers
+        self.connection: http.client.HTTPConnection | None = None
+        self.finished = False
+        self.error: Exception | None = None
+
+    def send(self) -> None:
+        self.connection = self.direct._connection()
+        try:
+            self.connection.request("PUT", self.path, body=self.body, headers=self.headers)
+        except (ConnectionError, http.client.HTTPException):
+            self._drop()  # finish() sends it again
+
+    def finish(self) -> None:
+        """Read the answer; raise ObjectWriteFailed unless the object is stored."""
+        if not self.finished:
+            self.finished = True
+            try:
+                self._answer()
+            except Exception as exc:
+                self.error = exc
+            finally:
+                if getattr(self.direct.local, "sent", None) is self:
+                    self.direct.local.sent = None
+                self.body = b""
+        if self.error is not None:
+            raise self.error
+
+    def settle(self) -> None:
+        """Finish, whatever the outcome (the caller learns nothing from it)."""
+        with contextlib.suppress(Exception):
+            self.finish()
+
+    def _answer(self) -> None:
         # A kept-alive connection the server closed meanwhile fails at once; a PUT of the
         # same bytes to the same key can simply be sent again, on a new connection.
         for attempt in (1, 2):
-            connection = self._connection()
             try:
-                connection.request("PUT", path, body=body, headers=headers)
-                response = connection.getresponse()
+                if self.connection is None:
+                    self.connection = self.direct._connection()
+                    self.connection.request("PUT", self.path, body=self.body, headers=self.headers)
+                response = self.connection.getresponse()
                 payload = response.read()
             except (ConnectionError, http.client.HTTPException) as exc:
-                connection.close()
-                self.local.connection = None
+                self._drop()
                 if attempt == 2:
-                    raise ObjectWriteFailed(f"PUT {name}: {exc!r}") from exc
+                    raise ObjectWriteFailed(f"PUT {self.name}: {exc!r}") from exc
                 continue
             if response.status != 200:
-                raise ObjectWriteFailed(f"PUT {name}: HTTP {response.status} {payload[:300]!r}")
+                raise ObjectWriteFailed(f"PUT {self.name}: HTTP {response.status} {payload[:300]!r}")
             return
+
+    def _drop(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            if getattr(self.direct.local, "connection", None) is self.connection:
+                self.direct.local.connection = None
+        self.connection = None
 
 
 def sign_v4(

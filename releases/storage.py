@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from django.core.files import File as DjangoFile
 from django.core.files.storage import Storage, storages
@@ -56,24 +57,34 @@ def store_file(key: str, local_path: str) -> None:
 class PendingWrite:
     """An object write that may still be in flight (see start_store)."""
 
-    def __init__(self, key: str, future: Future | None = None):
+    def __init__(self, key: str, finish: Callable[[], object] | None = None):
         self.key = key
-        self._future = future
+        self._finish = finish
+        self._error: Exception | None = None
+
+    def _complete(self) -> None:
+        if self._finish is not None:
+            finish, self._finish = self._finish, None
+            try:
+                finish()
+            except Exception as exc:
+                self._error = exc
 
     def wait(self) -> None:
         """Return once the object is stored; raise StorageUnavailable if the write failed."""
-        if self._future is None:
+        self._complete()
+        if self._error is None:
             return
-        try:
-            self._future.result()
-        except STORAGE_ERRORS as exc:
-            logger.warning("storage write of %s failed: %s", self.key, exc)
-            raise StorageUnavailable("The package storage is unavailable; nothing was saved. Try again later.") from exc
+        if isinstance(self._error, STORAGE_ERRORS):
+            logger.warning("storage write of %s failed: %s", self.key, self._error)
+            raise StorageUnavailable(
+                "The package storage is unavailable; nothing was saved. Try again later."
+            ) from self._error
+        raise self._error
 
     def settle(self) -> None:
         """Wait for the write to end, successful or not (before cleaning up after it)."""
-        if self._future is not None:
-            self._future.exception()
+        self._complete()
 
 
 _writer_pool: ThreadPoolExecutor | None = None
@@ -95,20 +106,37 @@ def _forget_writers() -> None:
 os.register_at_fork(after_in_child=_forget_writers)
 
 
-def start_store(key: str, local_path: str, size: int) -> PendingWrite:
-    """Begin writing the file at `local_path` under `key`; wait() on the result.
+# Up to this size a PUT is sent from the request's own thread: it leaves at once (the
+# socket's buffer takes it) and its answer is read when the upload needs it. Larger ones
+# go from a background thread, so their transfer too overlaps the database work.
+INLINE_PUT_BYTES = 256 * 1024
 
-    A small file goes to S3 in one signed PUT from a background thread (see
-    releases.s3storage), so the upload's database work runs meanwhile. A large file
-    (multipart) or a filesystem write is done before this returns.
+
+def start_store(key: str, local_path: str, size: int) -> PendingWrite:
+    """Begin writing the file at `local_path` under `key`; wait() on the result, on the
+    calling thread.
+
+    A small file goes to S3 in one signed PUT (see releases.s3storage), sent now, so the
+    upload's database work runs while S3 stores it. A large file (multipart) or a
+    filesystem write is done before this returns.
     """
     storage = packages_storage()
     writer = getattr(storage, "small_file_writer", None)
-    write = writer(key, size) if writer is not None else None
-    if write is None:
+    send = writer(key, size) if writer is not None else None
+    if send is None:
         store_file(key, local_path)
         return PendingWrite(key)
-    return PendingWrite(key, _writers().submit(write, local_path))
+    if size > INLINE_PUT_BYTES:
+        return PendingWrite(key, _writers().submit(lambda: send(local_path).finish()).result)
+    try:
+        sent = send(local_path)
+    except Exception as exc:
+        return PendingWrite(key, functools.partial(_raise, exc))
+    return PendingWrite(key, sent.finish)
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
 
 
 def delete_objects(keys: Iterable[str]) -> list[str]:

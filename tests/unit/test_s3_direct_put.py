@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 
 import pytest
 from django.core.files.storage import storages
 
 from releases.s3storage import ObjectWriteFailed, PackageS3Storage
-from releases.storage import StorageUnavailable, packages_storage, start_store
+from releases.storage import INLINE_PUT_BYTES, StorageUnavailable, packages_storage, start_store
 
 
 @pytest.fixture
@@ -39,9 +40,9 @@ def stored(storage, key: str) -> tuple[bytes, str]:
 def test_a_small_file_is_stored_byte_for_byte_as_an_opaque_object(s3, blob):
     path, data = blob
     key = "aa/bb/cc/odd name+(1)~%.whl"
-    write = s3.small_file_writer(key, len(data))
-    assert write is not None
-    write(path)
+    send = s3.small_file_writer(key, len(data))
+    assert send is not None
+    send(path).finish()
     assert stored(s3, key) == (data, "application/octet-stream")
 
 
@@ -51,12 +52,43 @@ def test_a_file_above_the_multipart_threshold_takes_the_regular_path(s3):
 
 def test_a_kept_alive_connection_the_server_dropped_is_replaced(s3, blob):
     path, data = blob
-    s3.small_file_writer("aa/bb/cc/one.whl", len(data))(path)
+    s3.small_file_writer("aa/bb/cc/one.whl", len(data))(path).finish()
     connection = s3._direct_put().local.connection
     connection.sock.shutdown(socket.SHUT_RDWR)  # as when the server closes an idle connection
-    s3.small_file_writer("aa/bb/cc/two.whl", len(data))(path)
+    s3.small_file_writer("aa/bb/cc/two.whl", len(data))(path).finish()
     assert stored(s3, "aa/bb/cc/two.whl")[0] == data
     assert s3._direct_put().local.connection is not connection
+
+
+def test_puts_sent_from_the_request_thread_are_answered_in_order(s3, tmp_path):
+    """start_store sends a small file's PUT at once and reads the answer on wait(); a
+    second PUT on the same connection first reads the answer of the first."""
+    blobs = {}
+    for i in range(3):
+        path = tmp_path / f"b{i}"
+        path.write_bytes(os.urandom(1000 + i))
+        blobs[f"aa/bb/cc/inline-{i}.whl"] = path
+    writes = [start_store(key, str(path), path.stat().st_size) for key, path in blobs.items()]
+    for write in reversed(writes):
+        write.wait()
+    for key, path in blobs.items():
+        assert stored(s3, key)[0] == path.read_bytes()
+
+
+def test_a_larger_file_goes_from_a_background_thread(s3, tmp_path, monkeypatch):
+    path = tmp_path / "larger"
+    path.write_bytes(os.urandom(INLINE_PUT_BYTES + 1))
+    threads = []
+    real_send = s3._direct_put().send
+
+    def send(*args):
+        threads.append(threading.current_thread())
+        return real_send(*args)
+
+    monkeypatch.setattr(s3._direct_put(), "send", send)
+    start_store("aa/bb/cc/larger.whl", str(path), path.stat().st_size).wait()
+    assert stored(s3, "aa/bb/cc/larger.whl")[0] == path.read_bytes()
+    assert threads and threads[0] is not threading.current_thread()
 
 
 def test_a_refused_write_is_a_storage_failure(s3, blob, settings):
@@ -65,7 +97,7 @@ def test_a_refused_write_is_a_storage_failure(s3, blob, settings):
     settings.STORAGES = {**settings.STORAGES, "packages": {**settings.STORAGES["packages"], "OPTIONS": options}}
     storage = storages["packages"]
     with pytest.raises(ObjectWriteFailed, match="HTTP 403"):
-        storage.small_file_writer("aa/bb/cc/refused.whl", len(data))(path)
+        storage.small_file_writer("aa/bb/cc/refused.whl", len(data))(path).finish()
     write = start_store("aa/bb/cc/refused.whl", path, len(data))
     with pytest.raises(StorageUnavailable):
         write.wait()
