@@ -472,41 +472,27 @@ def _record_upload(
     statements.append(file_insert)
     if release.is_draft:
         statements.append(hotpath.insert(audit))
-    results = hotpath.run(statements)
+    else:
+        by = principal.user.get_username()
+        actions = [JournalEntry.NEW_RELEASE] if release_created else []
+        actions.append(JournalEntry.ADD_FILE.format(packagetype=stored.packagetype, filename=stored.filename))
+        statements += [
+            *hotpath.journal_lock(),
+            *(hotpath.insert(_journal_entry(project, release, by, action)) for action in actions),
+            hotpath.burn_filename(stored.filename, timezone.now()),
+            serial := hotpath.set_serial_from_journal(project),
+            hotpath.insert(audit),
+        ]
+    # The object must be stored before its row commits. The rows go with the COMMIT, in
+    # one round trip after the wait: public uploads do not wait on each other's storage
+    # writes under the journal's lock, and an S3 slower than the database costs no round trip.
+    write.wait()
+    results = hotpath.run(statements, commit=True)
     stored.pk, release.pk = results[statements.index(file_insert)][0]
     stored.release = release
     stored._state.adding = release._state.adding = False
-
-    # Before the journal's lock: public uploads do not wait on each other's storage writes.
-    write.wait()
     if not release.is_draft:
-        by = principal.user.get_username()
-        entries = []
-        if release_created:
-            entries.append(
-                JournalEntry(
-                    name=project.normalized_name,
-                    version=release.version,
-                    action=JournalEntry.NEW_RELEASE,
-                    submitted_by=by,
-                )
-            )
-        entries.append(
-            JournalEntry(
-                name=project.normalized_name,
-                version=release.version,
-                action=JournalEntry.ADD_FILE.format(packagetype=stored.packagetype, filename=stored.filename),
-                submitted_by=by,
-            )
-        )
-        statements = [
-            *hotpath.journal_lock(),
-            *(hotpath.insert(entry) for entry in entries),
-            hotpath.burn_filename(stored.filename, timezone.now()),
-            hotpath.set_serial_from_journal(project),
-            hotpath.insert(audit),
-        ]
-        project.last_serial = hotpath.run(statements, commit=True)[-2][0][0]
+        project.last_serial = results[statements.index(serial)][0][0]
 
     return UploadOutcome(
         release=release,
@@ -515,6 +501,10 @@ def _record_upload(
         replaced_key=existing.path if existing is not None else None,
         release_created=release_created,
     )
+
+
+def _journal_entry(project: Project, release: Release, by: str, action: str) -> JournalEntry:
+    return JournalEntry(name=project.normalized_name, version=release.version, action=action, submitted_by=by)
 
 
 def _release_changes(release: Release, metadata: dict[str, Any], principal: Principal) -> dict[str, Any]:
