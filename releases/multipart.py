@@ -28,6 +28,12 @@ PARAM = re.compile(r'\s*;\s*([^\s=;"]+)\s*=\s*(?:"((?:[^"\\\r\n]|\\[^\r\n])*)"|(
 # Like Django and browsers: only \\ and \" are escapes; other backslashes are kept.
 QUOTED_PAIR = re.compile(r'\\([\\"])')
 PADDING = b" \t"
+# The headers twine, uv and browsers send, read in one match; anything else takes the
+# general reader below, which reads these the same way.
+COMMON_HEADERS = re.compile(
+    rb'Content-Disposition: form-data; name="([^"\\\r\n]*)"(?:; filename="([^"\\\r\n]*)")?'
+    rb"(?:\r\nContent-Type: [^\r\n]*)?"
+)
 
 
 class MultipartError(ValueError):
@@ -166,6 +172,14 @@ class _Parser:
         self.pos = end + 4
         if len(block) > MAX_HEADER_BYTES:
             raise MultipartError(f"a part's headers are longer than {MAX_HEADER_BYTES} bytes.")
+        common = COMMON_HEADERS.fullmatch(block)
+        if common:
+            try:
+                name, filename = common.group(1).decode("utf-8"), common.group(2)
+                if name:
+                    return name, filename.decode("utf-8") if filename is not None else None
+            except UnicodeDecodeError:
+                raise MultipartError("a part's headers are not UTF-8.") from None
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
