@@ -25,6 +25,7 @@ from pathlib import Path
 
 RUN_PREFIX = "pypidraft-bench-"
 PAGE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SETPRIV = shutil.which("setpriv")
 
 
@@ -244,6 +245,30 @@ def tree_rss(root: int) -> int:
         with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{pid}/statm") as fh:
             total += int(fh.read().split()[1]) * PAGE
     return total
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by a process and its live descendants."""
+    total = 0
+    for pid in tree_pids(root):
+        with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def wait_until_quiet(roots: dict[str, int], *, span: float = 2.0, busy: float = 0.1, timeout: float = 180) -> float:
+    """Wait until the process trees `roots` together use less than `busy` of a core over
+    `span` seconds (a server may still be digesting an upload when the next one is
+    measured: devpi indexed for seconds after its 600 files). Returns the seconds waited."""
+    start = time.monotonic()
+    while True:
+        before = sum(tree_cpu_seconds(pid) for pid in roots.values() if alive(pid))
+        time.sleep(span)
+        used = sum(tree_cpu_seconds(pid) for pid in roots.values() if alive(pid)) - before
+        waited = time.monotonic() - start
+        if used < busy * span or waited > timeout:
+            return waited
 
 
 class MemorySampler(threading.Thread):
