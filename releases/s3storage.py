@@ -144,6 +144,14 @@ class SentPut:
             self.connection.request("PUT", self.path, body=self.body, headers=self.headers)
         except (ConnectionError, http.client.HTTPException):
             self._drop()  # finish() sends it again
+        except BaseException as exc:
+            # Nothing may send this PUT later: its owner learns of the failure now.
+            self._drop()
+            self.finished = True
+            self.error = exc if isinstance(exc, Exception) else None
+            if getattr(self.direct.local, "sent", None) is self:
+                self.direct.local.sent = None
+            raise
 
     def finish(self) -> None:
         """Read the answer; raise ObjectWriteFailed unless the object is stored."""
@@ -180,6 +188,10 @@ class SentPut:
                 if attempt == 2:
                     raise ObjectWriteFailed(f"PUT {self.name}: {exc!r}") from exc
                 continue
+            except BaseException:
+                # A timeout: the answer may still come, so the connection cannot carry another PUT.
+                self._drop()
+                raise
             if response.status != 200:
                 raise ObjectWriteFailed(f"PUT {self.name}: HTTP {response.status} {payload[:300]!r}")
             return

@@ -60,6 +60,26 @@ def test_a_kept_alive_connection_the_server_dropped_is_replaced(s3, blob):
     assert s3._direct_put().local.connection is not connection
 
 
+def test_a_put_that_failed_to_leave_is_never_sent_later(s3, blob, monkeypatch):
+    """A timeout while sending: the upload learns of it at once and cleans up after it; the
+    next PUT on the thread must not send the failed one again (its object would come back
+    after the cleanup, an orphan)."""
+    path, data = blob
+    s3.small_file_writer("aa/bb/cc/first.whl", len(data))(path).finish()
+    connection = s3._direct_put().local.connection
+
+    def time_out(*args, **kwargs):
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(connection, "request", time_out)
+    write = start_store("aa/bb/cc/failed.whl", path, len(data))
+    with pytest.raises(StorageUnavailable):
+        write.wait()
+    s3.small_file_writer("aa/bb/cc/next.whl", len(data))(path).finish()
+    assert stored(s3, "aa/bb/cc/next.whl")[0] == data
+    assert not s3.exists("aa/bb/cc/failed.whl")
+
+
 def test_puts_sent_from_the_request_thread_are_answered_in_order(s3, tmp_path):
     """start_store sends a small file's PUT at once and reads the answer on wait(); a
     second PUT on the same connection first reads the answer of the first."""
