@@ -15,7 +15,8 @@ logger = logging.getLogger(__name__)
 MESSAGE = "The database is unavailable; nothing was changed. Try again in a moment."
 
 
-def unavailable_response() -> HttpResponse:
+def unavailable_response(exc: Exception) -> HttpResponse:
+    logger.warning("database unavailable: %s", exc)
     response = HttpResponse(MESSAGE + "\n", status=503, content_type="text/plain; charset=utf-8", reason=MESSAGE)
     response["Retry-After"] = "10"
     response["Cache-Control"] = "no-store"
@@ -32,13 +33,11 @@ class DatabaseUnavailableMiddleware:
         try:
             return self.get_response(request)
         except (OperationalError, InterfaceError) as exc:
-            logger.warning("database unavailable: %s", exc)
-            return unavailable_response()
+            return unavailable_response(exc)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, (OperationalError, InterfaceError)):
-            logger.warning("database unavailable: %s", exception)
-            return unavailable_response()
+            return unavailable_response(exception)
         return None
 
 

@@ -8,7 +8,6 @@ inside the security middlewares, so the answer carries the same headers as any o
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
@@ -16,8 +15,6 @@ from django.http import HttpRequest, HttpResponse
 
 from pypidraft.unavailable import unavailable_response
 from releases import views_upload
-
-logger = logging.getLogger(__name__)
 
 # path -> draft_endpoint, as in releases/urls.py
 UPLOAD_PATHS = {"/legacy/": False, "/legacy/draft/": True}
@@ -36,8 +33,7 @@ class UploadFastPathMiddleware:
         except (OperationalError, InterfaceError) as exc:
             # What DatabaseUnavailableMiddleware does for views: Django turns an exception
             # raised in a middleware into a 500 before any outer middleware sees it.
-            logger.warning("database unavailable: %s", exc)
-            return unavailable_response()
+            return unavailable_response(exc)
         # As CommonMiddleware would, which this path skips.
         response["Content-Length"] = str(len(response.content))
         return response
