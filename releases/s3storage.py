@@ -101,9 +101,6 @@ class DirectPut:
             self.local.connection, self.local.pid = connection, os.getpid()
         return connection
 
-    def put(self, name: str, local_path: str, headers: dict[str, str]) -> None:
-        self.send(name, local_path, headers).finish()
-
     def send(self, name: str, local_path: str, headers: dict[str, str]) -> SentPut:
         """Send the PUT on this thread's connection and return without its answer:
         `finish()` (on this thread) reads it. A connection carries one PUT at a time, so

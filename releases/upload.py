@@ -79,7 +79,6 @@ class ReceivedFile:
     raw_name: str
     tmp: Any
     size: int = 0
-    complete: bool = False
     sha256: Any = field(default_factory=hashlib.sha256)
     blake2_256: Any = field(default_factory=lambda: hashlib.blake2b(digest_size=32))
     md5: Any = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
@@ -111,7 +110,6 @@ class _ContentSink:
 
     def finish(self) -> None:
         self.received.tmp.flush()
-        self.received.complete = True
 
 
 def file_too_large_message(limit: int) -> str:
