@@ -144,13 +144,13 @@ def _run_postgresql(cursor, statements: list[Statement], *, begin: bool, commit:
         for sql, params in statements:
             shape = _shape(sql)
             values = [b"NULL" if value is None else session.literals.as_literal(value) for value in params]
-            if prepare and params and (shape.name in session.prepared or shape.name in new):
-                body.append(shape.name.join((b"EXECUTE ", b"(" + b", ".join(values) + b")")))
-            elif prepare and params and len(session.prepared) + len(new) < PREPARED_PER_SESSION:
-                # Before BEGIN: a PREPARE is no part of the transaction anyway.
-                head.insert(len(head) - begin, shape.prepare)
-                new.append(shape.name)
-                body.append(shape.name.join((b"EXECUTE ", b"(" + b", ".join(values) + b")")))
+            known = shape.name in session.prepared or shape.name in new
+            if prepare and params and (known or len(session.prepared) + len(new) < PREPARED_PER_SESSION):
+                if not known:
+                    # Before BEGIN: a PREPARE is no part of the transaction anyway.
+                    head.insert(len(head) - begin, shape.prepare)
+                    new.append(shape.name)
+                body.append(b"EXECUTE " + shape.name + b"(" + b", ".join(values) + b")")
             else:
                 body.append(shape.template % tuple(values))
     tail = [b"COMMIT"] if commit else []

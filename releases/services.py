@@ -221,9 +221,9 @@ def add_file_to_release(
     """Store an uploaded file and record it in its (new or existing) release.
 
     The object's key lock is held until commit (see _lock_object_key), so no cleanup can
-    delete the object between the lock and the row. A small file is written from a
-    background thread from the start, while the transaction checks and records it; if a
-    cleanup deleted its key before the lock was ours (its tombstone says so), it is
+    delete the object between the lock and the row. A small file's write begins at once
+    (see storage.start_store) and goes on while the transaction checks and records it; if
+    a cleanup deleted its key before the lock was ours (its tombstone says so), it is
     written again under the lock. A large one is written under the key lock but before
     any project lock, so a long transfer holds up no other upload to the project. If the
     transaction does not commit, the object goes unless a row references it. A replaced
@@ -588,9 +588,7 @@ def publish_release(*, release: Release, actor: Actor) -> Release:
         by = actor.user.get_username() if getattr(actor.user, "is_authenticated", False) else actor.channel
         RetiredDraftToken.objects.create(token_hash=locked.draft_token_hash, release=locked)
         Release.objects.filter(pk=locked.pk).update(published=now, draft_nonce=None, draft_token_hash=None)
-        JournalEntry.objects.create(
-            name=project.normalized_name, version=locked.version, action=JournalEntry.NEW_RELEASE, submitted_by=by
-        )
+        _journal_entry(project, locked, by, JournalEntry.NEW_RELEASE).save(force_insert=True)
         with connection.cursor() as cursor:
             # Set-based writes: one statement each, whatever the number of files.
             cursor.execute(
