@@ -37,9 +37,10 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from releases import services  # noqa: E402
+from releases.accounts.tokens import draft_token_for, draft_token_hash, new_draft_nonce  # noqa: E402
 from releases.models import AuditEvent, BurnedFilename, File, JournalEntry, Project, Release, Role  # noqa: E402
+from releases.services import journal  # noqa: E402
 from releases.storage import file_key  # noqa: E402
-from releases.tokens import draft_token_for, draft_token_hash, new_draft_nonce  # noqa: E402
 
 
 def create_user(name: str, password: str) -> None:
@@ -53,7 +54,7 @@ def insert_root(manifest_path: str, owner: str) -> None:
     rows = json.loads(Path(manifest_path).read_text())
     now = timezone.now()
     with transaction.atomic():
-        services._lock_journal()
+        journal._lock_journal()
         projects = Project.objects.bulk_create(
             [Project(name=r["name"], normalized_name=r["name"], created=now) for r in rows], batch_size=2000
         )

@@ -86,10 +86,6 @@ PYPIDRAFT_AUTH_FAILURES_PER_IP = env_int("PYPIDRAFT_AUTH_FAILURES_PER_IP", 100, 
 PYPIDRAFT_AUTH_FAILURES_PER_ACCOUNT = env_int("PYPIDRAFT_AUTH_FAILURES_PER_ACCOUNT", 10, minimum=1)
 PYPIDRAFT_AUTH_FAILURE_WINDOW_SECONDS = env_int("PYPIDRAFT_AUTH_FAILURE_WINDOW_SECONDS", 600, minimum=1)
 PYPIDRAFT_STORAGE = env_choice("PYPIDRAFT_STORAGE", "filesystem", {"filesystem", "s3"})
-# The upload's SQL runs as session-level prepared statements on PostgreSQL (releases.hotpath).
-# Turn off behind a pooler that hands one session's statements to several server
-# connections (PgBouncer in transaction mode).
-PYPIDRAFT_PREPARED_STATEMENTS = env_bool("PYPIDRAFT_PREPARED_STATEMENTS", True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -112,7 +108,7 @@ MIDDLEWARE = [
     "pypidraft.middleware.RejectNulPathMiddleware",
     # Inside the security headers above, before everything a stored index page does not need.
     "simpleindex.fastpath.StoredSimplePageMiddleware",
-    "releases.fastpath.UploadFastPathMiddleware",
+    "releases.uploads.fastpath.UploadFastPathMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -155,21 +151,39 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # failing with "database is locked" when several uploads arrive at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # A database that went away answers with a 503 quickly instead of a hanging worker.
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # A database that went away answers with a 503 quickly instead of a hanging worker.
+            "connect_timeout": 5,
+            # Parameters are bound by the server, and psycopg prepares a statement once it
+            # ran `prepare_threshold` times on a connection: planning was most of
+            # PostgreSQL's time in an upload. Protocol-level prepared statements, which
+            # PgBouncer 1.21+ tracks in transaction mode (max_prepared_statements);
+            # PYPIDRAFT_DB_PREPARE_THRESHOLD=0 turns preparing off for older poolers.
+            "server_side_binding": True,
+            "prepare_threshold": env_int("PYPIDRAFT_DB_PREPARE_THRESHOLD", 5) or None,
+        }
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 MEDIA_ROOT = Path(env_str("PYPIDRAFT_MEDIA_ROOT", str(BASE_DIR / "var" / "packages")))
 
+# The object store's timeouts (seconds) and attempts per request (S3: botocore's standard
+# retry mode, exponential backoff on 5xx, SlowDown and throttling).
+PYPIDRAFT_STORAGE_CONNECT_TIMEOUT = env_int("PYPIDRAFT_STORAGE_CONNECT_TIMEOUT", 5, minimum=1)
+PYPIDRAFT_STORAGE_READ_TIMEOUT = env_int("PYPIDRAFT_STORAGE_READ_TIMEOUT", 60, minimum=1)
+PYPIDRAFT_STORAGE_MAX_ATTEMPTS = env_int("PYPIDRAFT_STORAGE_MAX_ATTEMPTS", 5, minimum=1)
+
 if PYPIDRAFT_STORAGE == "s3":
     from boto3.s3.transfer import TransferConfig
+    from botocore.config import Config
 
     AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "")
     if not AWS_STORAGE_BUCKET_NAME:
         raise ImproperlyConfigured("PYPIDRAFT_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
     _packages_storage = {
-        "BACKEND": "releases.s3storage.PackageS3Storage",
+        "BACKEND": "releases.storage.s3.PackageS3Storage",
         "OPTIONS": {
             "bucket_name": AWS_STORAGE_BUCKET_NAME,
             "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
@@ -182,8 +196,19 @@ if PYPIDRAFT_STORAGE == "s3":
             "querystring_auth": True,
             "querystring_expire": 300,
             "default_acl": None,
-            "addressing_style": "path",
-            "signature_version": "s3v4",
+            # One client per thread (django-storages), kept alive between requests.
+            "client_config": Config(
+                s3={"addressing_style": "path"},
+                signature_version="s3v4",
+                connect_timeout=PYPIDRAFT_STORAGE_CONNECT_TIMEOUT,
+                read_timeout=PYPIDRAFT_STORAGE_READ_TIMEOUT,
+                retries={"mode": "standard", "total_max_attempts": PYPIDRAFT_STORAGE_MAX_ATTEMPTS},
+                tcp_keepalive=True,
+                # Integrity is ours to check (sha256, blake2b at upload): no CRC32 of every
+                # body on top, which older S3-compatible stores also refuse.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
             # Distributions are opaque bytes: without this, a ".tar.gz" is stored with
             # Content-Encoding: gzip and clients unpack it on download, breaking its sha256.
             "object_parameters": {"ContentType": "application/octet-stream"},
@@ -194,9 +219,9 @@ if PYPIDRAFT_STORAGE == "s3":
     }
 else:
     _packages_storage = {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        # Keys are content addressed: an existing key already holds these bytes.
-        "OPTIONS": {"location": str(MEDIA_ROOT), "allow_overwrite": True},
+        # Objects are created once under their content-addressed key, never rewritten.
+        "BACKEND": "releases.storage.filesystem.PackageFileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
     }
 
 STORAGES = {

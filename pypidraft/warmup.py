@@ -35,8 +35,8 @@ def _load_urls() -> None:
 
     walk(get_resolver().url_patterns)
     # The upload pipeline and the archive checks import what they need lazily.
-    import releases.upload
-    import releases.views_upload  # noqa: F401
+    import releases.uploads.validation
+    import releases.uploads.views  # noqa: F401
 
 
 def _connect_database() -> None:
@@ -46,9 +46,6 @@ def _connect_database() -> None:
 
 
 def _connect_storage() -> None:
-    from releases.storage import packages_storage
+    from releases.storage.objects import warm_up_writer
 
-    storage = packages_storage()
-    writer = getattr(storage, "small_file_writer", None)
-    if writer is not None:
-        writer("warm-up", 0)  # builds the S3 client and the signer's credentials; writes nothing
+    warm_up_writer()  # builds the writer thread's S3 client (and loads botocore's models)

@@ -6,20 +6,23 @@ row itself, so published content cannot change without its journal entries.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db.models import Count, F, Q
+from django.db.models import F
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from releases import services, services_manage
-from releases.distributions import validate_project_name
+from releases import selectors, services
 from releases.errors import NotFound, PermissionDenied, ReleaseStateError, UploadError
+from releases.links import draft_index_url, preview_url
 from releases.models import (
     ApiToken,
     AuditEvent,
@@ -31,19 +34,30 @@ from releases.models import (
     Role,
     draft_expiry_cutoff,
 )
-from releases.services import Actor
-from releases.urls_util import draft_index_url, preview_url
+from releases.names import validate_project_name
+from releases.services import Actor, policy
 
 admin.site.site_header = "pypidraft administration"
 admin.site.site_title = "pypidraft admin"
 admin.site.index_title = "Moderation"
 
-# Release.DoesNotExist: a concurrent discard won the race for the row lock.
-DOMAIN_ERRORS = (ReleaseStateError, PermissionDenied, NotFound, Release.DoesNotExist)
+# Shown as a message next to the objects they concern. Release.DoesNotExist: a concurrent
+# discard won the race for the row lock. A PermissionDenied is never one of them: it is a
+# 403 (see `_refusals_as_403`).
+DOMAIN_ERRORS = (ReleaseStateError, NotFound, Release.DoesNotExist)
 
 
 def _actor(request: HttpRequest) -> Actor:
-    return Actor(user=request.user, channel=AuditEvent.ADMIN, client_ip=request.META.get("REMOTE_ADDR") or None)
+    return Actor.for_request(request, AuditEvent.ADMIN)
+
+
+@contextmanager
+def _refusals_as_403() -> Iterator[None]:
+    """A refusal by policy (in a service) becomes Django's own PermissionDenied: the admin's 403."""
+    try:
+        yield
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(str(exc)) from exc
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -111,14 +125,7 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = (RoleInline,)
 
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                draft_count=Count("releases", filter=Q(releases__published__isnull=True), distinct=True),
-                published_count=Count("releases", filter=Q(releases__published__isnull=False), distinct=True),
-            )
-        )
+        return selectors.with_release_counts(super().get_queryset(request))
 
     @admin.display(description="Drafts", ordering="draft_count")
     def drafts(self, obj):
@@ -145,9 +152,13 @@ class ProjectAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
+        with _refusals_as_403():
+            self._save_project(request, obj, form, change)
+
+    def _save_project(self, request, obj, form, change):
         actor = _actor(request)
         if not change:
-            created = services_manage.create_project(
+            created = services.create_project(
                 name=form.cleaned_data["name"],
                 auto_publish_releases=form.cleaned_data["auto_publish_releases"],
                 actor=actor,
@@ -162,20 +173,21 @@ class ProjectAdmin(admin.ModelAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is not Role:
             return super().save_formset(request, form, formset, change)
-        project = form.instance
-        actor = _actor(request)
         formset.save(commit=False)
+        with _refusals_as_403():
+            self._save_roles(request, form.instance, formset)
+
+    def _save_roles(self, request, project, formset):
+        actor = _actor(request)
         try:
             # Additions and changes first, removals last: replacing the only owner works.
             for role in [*formset.new_objects, *(obj for obj, _ in formset.changed_objects)]:
                 previous = Role.objects.filter(pk=role.pk).first() if role.pk else None
-                services_manage.set_role(
-                    project=project, username=role.user.get_username(), role=role.role, actor=actor
-                )
+                services.set_role(project=project, username=role.user.get_username(), role=role.role, actor=actor)
                 if previous is not None and previous.user_id != role.user_id:
-                    services_manage.remove_role(project=project, role_id=previous.pk, actor=actor)
+                    services.remove_role(project=project, role_id=previous.pk, actor=actor)
             for role in formset.deleted_objects:
-                services_manage.remove_role(project=project, role_id=role.pk, actor=actor)
+                services.remove_role(project=project, role_id=role.pk, actor=actor)
         except DOMAIN_ERRORS as exc:
             messages.error(request, str(exc))
 
@@ -187,7 +199,8 @@ class ProjectAdmin(admin.ModelAdmin):
         return actions
 
     def delete_model(self, request, obj):
-        services_manage.delete_empty_project(project=obj, actor=_actor(request))
+        with _refusals_as_403():
+            services.delete_empty_project(project=obj, actor=_actor(request))
 
 
 # --- releases ------------------------------------------------------------------------------
@@ -269,7 +282,7 @@ class ReleaseAdmin(admin.ModelAdmin):
     readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(file_count=Count("files"))
+        return selectors.with_file_count(super().get_queryset(request))
 
     @admin.display(description="Status", ordering="published")
     def status(self, obj: Release) -> str:
@@ -279,7 +292,7 @@ class ReleaseAdmin(admin.ModelAdmin):
 
     @admin.display(description="Files", ordering="file_count")
     def file_count(self, obj: Release) -> int:
-        return getattr(obj, "file_count", None) or obj.files.count()
+        return obj.file_count
 
     @admin.display(description="Draft expires")
     def draft_expires(self, obj: Release) -> str:
@@ -296,7 +309,9 @@ class ReleaseAdmin(admin.ModelAdmin):
         return False
 
     def has_publish_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff and request.user.has_perm("releases.change_release")
+        # The domain rule (active staff, through the admin) is policy's; the Django
+        # permission is the admin's own grant to this staff account.
+        return policy.acts_as_staff(_actor(request)) and request.user.has_perm("releases.change_release")
 
     # -- actions on the change list, with a confirmation page like delete_selected --
 
@@ -329,7 +344,8 @@ class ReleaseAdmin(admin.ModelAdmin):
         if request.POST.get("post") == "yes":
             for release in drafts:
                 try:
-                    act(release)
+                    with _refusals_as_403():
+                        act(release)
                 except DOMAIN_ERRORS as exc:
                     self.message_user(request, str(exc), messages.ERROR)
                 else:
@@ -384,7 +400,8 @@ class ReleaseAdmin(admin.ModelAdmin):
         change_url = reverse("admin:releases_release_change", args=[release.pk])
         if request.method == "POST":
             try:
-                act(release)
+                with _refusals_as_403():
+                    act(release)
             except DOMAIN_ERRORS as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 return HttpResponseRedirect(change_url)
@@ -516,12 +533,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     # Deleting is revoking, through the service, audited as channel "admin".
     def delete_model(self, request, obj):
-        services_manage.revoke_api_token(api_token=obj, actor=_actor(request))
+        with _refusals_as_403():
+            services.revoke_api_token(api_token=obj, actor=_actor(request))
 
     def delete_queryset(self, request, queryset):
         for api_token in queryset:
             try:
-                services_manage.revoke_api_token(api_token=api_token, actor=_actor(request))
+                with _refusals_as_403():
+                    services.revoke_api_token(api_token=api_token, actor=_actor(request))
             except NotFound:
                 continue
 

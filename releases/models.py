@@ -96,7 +96,7 @@ class ReleaseQuerySet(models.QuerySet):
         Looked up by the token's hash, then confirmed with a constant-time comparison
         against the token derived from the draft's nonce.
         """
-        from releases.tokens import constant_time_equal, draft_token_for, draft_token_hash
+        from releases.accounts.tokens import constant_time_equal, draft_token_for, draft_token_hash
 
         if not token or len(token) > 128:
             return None
@@ -107,7 +107,7 @@ class ReleaseQuerySet(models.QuerySet):
 
     def for_retired_token(self, token: str) -> Release | None:
         """The published release whose draft link this was, so old links can redirect."""
-        from releases.tokens import draft_token_hash
+        from releases.accounts.tokens import draft_token_hash
 
         if not token or len(token) > 128:
             return None
@@ -283,21 +283,6 @@ class BurnedFilename(models.Model):
 
     def __str__(self) -> str:
         return self.filename
-
-
-class ObjectDeletion(models.Model):
-    """When a cleanup last deleted the object under a storage key (a tombstone).
-
-    An upload writes its object before it takes the key's lock; a cleanup that deleted
-    the key in between left this row, and the upload then writes the object again (see
-    services.add_file_to_release). Rows older than an upload can live are pruned.
-    """
-
-    key = models.CharField(max_length=700, primary_key=True)
-    deleted = models.DateTimeField(db_index=True)
-
-    def __str__(self) -> str:
-        return self.key
 
 
 class JournalEntry(models.Model):

@@ -1,6 +1,7 @@
 from django.urls import path, register_converter
 
-from releases import views, views_upload
+from releases import views
+from releases.uploads import views as upload_views
 
 
 class DraftSpecConverter:
@@ -22,8 +23,8 @@ app_name = "releases"
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("legacy/", views_upload.upload, name="upload"),
-    path("legacy/draft/", views_upload.upload, {"draft_endpoint": True}, name="upload-draft"),
+    path("legacy/", upload_views.upload, name="upload"),
+    path("legacy/draft/", upload_views.upload, {"draft_endpoint": True}, name="upload-draft"),
     path("project/<str:project_name>/", views.project_page, name="project"),
     path("project/<str:project_name>/<draftspec:spec>/", views.preview, name="preview"),
     path("project/<str:project_name>/<str:version>/", views.release_page, name="release"),

@@ -18,43 +18,31 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_safe
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
-from releases.auth import role_of
+from releases import selectors
+from releases.accounts.tokens import draft_token_for
+from releases.http import private
+from releases.links import draft_index_url
 from releases.models import Project, Release
 from releases.rendering import RENDER_VERSION, render_description
-from releases.tokens import draft_token_for
-from releases.urls_util import draft_index_url
+from releases.services import policy
 
 # Bump when the page templates change shape, so old validators never match.
 PAGE_VERSION = "1"
 
 
 def _public_project(project_name: str) -> Project:
-    project = Project.objects.public().filter(normalized_name=canonicalize_name(project_name)).first()
+    project = selectors.public_project(project_name)
     if project is None:
         raise Http404("No such project.")
     return project
 
 
-def _sort_key(release: Release) -> tuple[int, Any]:
-    try:
-        return (1, Version(release.version))
-    except InvalidVersion:
-        return (0, release.version)
-
-
-def _latest(releases: list[Release]) -> Release:
-    """The newest stable, non-yanked release, like PyPI's project page."""
-
-    def stable(release: Release) -> bool:
-        try:
-            return not Version(release.version).is_prerelease and not release.yanked
-        except InvalidVersion:
-            return False
-
-    pool = [r for r in releases if stable(r)] or releases
-    return max(pool, key=_sort_key)
+def _latest(history: list[Release]) -> Release:
+    latest = selectors.latest_release(history)
+    if latest is None:  # public() guarantees a published release; a concurrent change may not
+        raise Http404("No such project.")
+    return latest
 
 
 def safe_url(url: str) -> str | None:
@@ -97,7 +85,7 @@ def release_context(project: Project, release: Release, history: list[Release]) 
 
 
 def _published_history(project: Project) -> list[Release]:
-    return sorted(Release.objects.published().filter(project=project), key=_sort_key, reverse=True)
+    return selectors.by_version(Release.objects.published().filter(project=project), newest_first=True)
 
 
 def _conditional(request: HttpRequest, project: Project, extra: str, respond) -> HttpResponse:
@@ -146,7 +134,7 @@ def project_page(request: HttpRequest, project_name: str) -> HttpResponse:
     def respond() -> HttpResponse:
         history = _published_history(project)
         context = release_context(project, _latest(history), history)
-        context.update(is_latest=True, can_manage=role_of(request.user, project) is not None)
+        context.update(is_latest=True, can_manage=policy.role_of(request.user, project) is not None)
         return render(request, "releases/release.html", context)
 
     return _conditional(request, project, "", respond)
@@ -155,11 +143,14 @@ def project_page(request: HttpRequest, project_name: str) -> HttpResponse:
 @require_safe
 def release_page(request: HttpRequest, project_name: str, version: str) -> HttpResponse:
     project = _public_project(project_name)
-    release = Release.objects.published().filter(project=project, version=version).first()
+    release = selectors.find_release(Release.objects.published().filter(project=project), version)
     if release is None:
         raise Http404("No such release.")
-    if project.normalized_name != project_name:
-        return HttpResponsePermanentRedirect(reverse("releases:release", args=[project.normalized_name, version]))
+    if project.normalized_name != project_name or release.version != version:
+        # Another spelling of the name or of the version (`1.00` for `1.0`), as on pypi.org.
+        return HttpResponsePermanentRedirect(
+            reverse("releases:release", args=[project.normalized_name, release.version])
+        )
 
     def respond() -> HttpResponse:
         history = _published_history(project)
@@ -168,7 +159,7 @@ def release_page(request: HttpRequest, project_name: str, version: str) -> HttpR
         context.update(
             is_latest=latest.pk == release.pk,
             latest=latest,
-            can_manage=role_of(request.user, project) is not None,
+            can_manage=policy.role_of(request.user, project) is not None,
         )
         return render(request, "releases/release.html", context)
 
@@ -185,7 +176,7 @@ def preview(request: HttpRequest, project_name: str, spec: tuple[str, str]) -> H
             response = HttpResponsePermanentRedirect(
                 reverse("releases:release", args=[published.project.normalized_name, published.version])
             )
-            return _private(response)
+            return private(response, token_in_url=True)
         raise Http404("Unknown or expired draft link.")
     if canonicalize_name(project_name) != release.project.normalized_name or version != release.version:
         raise Http404("Unknown or expired draft link.")
@@ -198,13 +189,6 @@ def preview(request: HttpRequest, project_name: str, spec: tuple[str, str]) -> H
         draft_index_url=index_url,
         pip_command=f"pip install --extra-index-url {index_url} {requirement}",
         uv_command=f"uv pip install --extra-index-url {index_url} {requirement}",
-        can_manage=role_of(request.user, project) is not None,
+        can_manage=policy.role_of(request.user, project) is not None,
     )
-    return _private(render(request, "releases/release.html", context))
-
-
-def _private(response: HttpResponse) -> HttpResponse:
-    response["Cache-Control"] = "private, no-store"
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    return private(render(request, "releases/release.html", context), token_in_url=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.template.loader import render_to_string
-from packaging.version import InvalidVersion, Version
+
+from releases.selectors import version_key
 
 API_VERSION = "1.1"
 
@@ -75,19 +76,12 @@ class FileUrls:
     file_url: Callable[[dict[str, Any]], str]
 
 
-def _version_key(version: str):
-    try:
-        return (0, Version(version))
-    except InvalidVersion:  # pragma: no cover - versions are validated on upload
-        return (1, version)
-
-
 def project_data(
     *, name: str, serial: int | None, versions: Iterable[str], files: Iterable[dict[str, Any]], urls: FileUrls
 ) -> dict[str, Any]:
     """PEP 691 data for one project page. `files` are rows with FILE_FIELDS."""
     entries = []
-    for row in sorted(files, key=lambda r: (_version_key(r["release__version"]), r["filename"])):
+    for row in sorted(files, key=lambda r: (version_key(r["release__version"]), r["filename"])):
         core_metadata: Any = {"sha256": row["metadata_sha256"]} if row["metadata_sha256"] else False
         yanked: Any = (row["release__yanked_reason"] or True) if row["release__yanked"] else False
         entries.append(
@@ -106,7 +100,7 @@ def project_data(
     return {
         "meta": {"api-version": API_VERSION, "_last-serial": serial or 0},
         "name": name,
-        "versions": sorted(set(versions), key=_version_key),
+        "versions": sorted(set(versions), key=version_key),
         "files": entries,
     }
 

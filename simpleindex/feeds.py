@@ -10,9 +10,9 @@ from django.contrib.syndication.views import Feed
 from django.http import Http404
 from django.urls import reverse
 from django.utils.feedgenerator import Rss201rev2Feed
-from packaging.utils import canonicalize_name
 
 from releases.models import Project, Release
+from releases.selectors import public_project
 
 ITEMS = 40
 
@@ -52,7 +52,7 @@ class LatestUpdatesFeed(_ReleaseFeed):
 
 class ProjectReleasesFeed(_ReleaseFeed):
     def get_object(self, request, project_name: str) -> Project:
-        project = Project.objects.public().filter(normalized_name=canonicalize_name(project_name)).first()
+        project = public_project(project_name)
         if project is None:
             raise Http404("No such project.")
         return project

@@ -10,62 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_safe
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from releases.models import File, Project, Release
-from releases.services import canonical_version
+from releases.selectors import by_version, find_release, latest_release, public_project, published_releases
 
 SERIAL_HEADER = "X-PyPI-Last-Serial"
-
-
-def public_project(name: str) -> Project | None:
-    return Project.objects.public().filter(normalized_name=canonicalize_name(name)).first()
-
-
-def published_releases(project: Project):
-    return (
-        Release.objects.published()
-        .filter(project=project)
-        .prefetch_related(Prefetch("files", queryset=File.objects.order_by("filename")))
-    )
-
-
-def find_published_release(project: Project, version: str) -> Release | None:
-    """By the version as uploaded, else by its canonical form; drafts are never found."""
-    releases = published_releases(project)
-    release = releases.filter(version=version).first()
-    if release is not None:
-        return release
-    try:
-        canonical = canonical_version(Version(version))
-    except (InvalidVersion, ValueError):  # ValueError: a number past Python's digit limit
-        return None
-    return releases.filter(canonical_version=canonical).first()
-
-
-def version_key(release: Release) -> tuple:
-    try:
-        return (0, Version(release.version))
-    except InvalidVersion:  # pragma: no cover - versions are validated on upload
-        return (-1, release.version)
-
-
-def latest_release(releases: Iterable[Release]) -> Release | None:
-    """What pypi.org shows as the project's version: the newest final, unyanked release if any."""
-    releases = list(releases)
-    if not releases:
-        return None
-    final = [r for r in releases if not r.yanked and not Version(r.version).is_prerelease]
-    unyanked = [r for r in releases if not r.yanked]
-    return max(final or unyanked or releases, key=version_key)
 
 
 def file_url(request: HttpRequest, file: File) -> str:
@@ -141,7 +95,7 @@ def info_data(request: HttpRequest, project: Project, release: Release) -> dict[
 
 
 def project_document(request: HttpRequest, project: Project) -> dict[str, Any] | None:
-    releases = sorted(published_releases(project), key=version_key)
+    releases = by_version(published_releases(project))
     latest = latest_release(releases)
     if latest is None:
         return None
@@ -213,7 +167,7 @@ def release_json(request: HttpRequest, project_name: str, version: str) -> HttpR
     project = public_project(project_name)
     if project is None:
         return not_found(f"No project named '{project_name}'.")
-    release = find_published_release(project, version)
+    release = find_release(published_releases(project), version)
     if release is None:
         return not_found(f"{project.name} has no release {version}.")
     if project.normalized_name != project_name or release.version != version:

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 from packaging.utils import canonicalize_name
 
+from releases.http import private, private_headers
 from releases.models import File, JournalEntry, Project, Release
 from releases.storage import STORAGE_ERRORS, packages_storage
 from simpleindex import builder
@@ -30,11 +31,6 @@ from simpleindex.models import RenderedPage
 # Bump when the rendered output changes shape, so validators from older code never match.
 RENDER_VERSION = "2"
 
-PRIVATE_HEADERS = {
-    "Cache-Control": "private, no-store",
-    "X-Robots-Tag": "noindex, nofollow",
-    "Referrer-Policy": "no-referrer",
-}
 DIGEST_PATH = re.compile(r"^[0-9a-f]{2}$")
 
 
@@ -75,7 +71,7 @@ def index_response(
     except builder.NotAcceptable as exc:
         return HttpResponse(str(exc) + "\n", status=406, content_type="text/plain; charset=utf-8")
     if validator is None:
-        headers = {"Vary": "Accept", "X-PyPI-Last-Serial": str(serial or 0), **PRIVATE_HEADERS}
+        headers = {"Vary": "Accept", "X-PyPI-Last-Serial": str(serial or 0), **private_headers(token_in_url=True)}
     else:
         headers = public_index_headers(content_type=content_type, serial=serial, validator=validator)
         if etag_matches(request, headers["ETag"]):
@@ -190,12 +186,6 @@ class _Redirect(Exception):
         self.location = location
 
 
-def _private(response: HttpResponse) -> HttpResponse:
-    for key, value in PRIVATE_HEADERS.items():
-        response[key] = value
-    return response
-
-
 def draft_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Turn a retired (published) draft link into a permanent redirect, privately."""
 
@@ -203,7 +193,7 @@ def draft_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
         try:
             return view(request, *args, **kwargs)
         except _Redirect as redirect:
-            return _private(HttpResponsePermanentRedirect(redirect.location))
+            return private(HttpResponsePermanentRedirect(redirect.location), token_in_url=True)
 
     wrapper.__name__ = view.__name__
     wrapper.__doc__ = view.__doc__
@@ -235,9 +225,8 @@ def draft_project_detail(request: HttpRequest, token: str, project_name: str) ->
     if normalized != project.normalized_name:
         raise Http404("This draft index serves only its own project.")
     if normalized != project_name:
-        return _private(
-            _redirect_preserving_query(request, reverse("simpleindex:draft-project-detail", args=[token, normalized]))
-        )
+        location = reverse("simpleindex:draft-project-detail", args=[token, normalized])
+        return private(_redirect_preserving_query(request, location), token_in_url=True)
     prefix = reverse("simpleindex:draft-root", args=[token]) + "packages/"
 
     def build() -> dict[str, Any]:
@@ -260,7 +249,7 @@ def draft_file(request: HttpRequest, token: str, aa: str, bb: str, rest: str, fi
         token, lambda _published: reverse("simpleindex:package-file", args=[aa, bb, rest, filename])
     )
     stored, want_metadata = _find_file(File.objects.filter(release=release), aa, bb, rest, filename)
-    return _private(_serve(request, stored, want_metadata, public=False))
+    return private(_serve(request, stored, want_metadata, public=False), token_in_url=True)
 
 
 # --- downloads -----------------------------------------------------------------------------

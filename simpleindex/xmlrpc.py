@@ -20,14 +20,8 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from releases.models import JournalEntry, Project
-from simpleindex.jsonapi import (
-    file_data,
-    find_published_release,
-    latest_release,
-    public_project,
-    published_releases,
-    version_key,
-)
+from releases.selectors import by_version, find_release, latest_release, public_project, published_releases
+from simpleindex.jsonapi import file_data
 
 MAX_BODY_BYTES = 256 * 1024
 # pypi.org answers at most this many journal rows per call; mirrors call again.
@@ -84,7 +78,7 @@ class PyPIRPC:
         project = public_project(str(package_name))
         if project is None:
             return []
-        releases = sorted(published_releases(project), key=version_key, reverse=True)
+        releases = by_version(published_releases(project), newest_first=True)
         if show_hidden:
             return [release.version for release in releases]
         latest = latest_release(releases)
@@ -92,7 +86,7 @@ class PyPIRPC:
 
     def release_urls(self, package_name: str, version: str) -> list[dict[str, Any]]:
         project = public_project(str(package_name))
-        release = find_published_release(project, str(version)) if project else None
+        release = find_release(published_releases(project), str(version)) if project else None
         if release is None:
             return []
         files = []

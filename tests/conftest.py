@@ -15,8 +15,18 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
-from releases.models import Project, Role
+from releases.models import Project
 from tests.support.distributions import make_wheel, upload_fields
+from tests.support.factories import make_project
+
+# PostgreSQL and S3 are required under CI and scripts/testenv.py: the hooks that fail the
+# run, or a test, without them live in tests/support/services.py.
+from tests.support.services import (  # noqa: F401 - pytest hooks, registered by this import
+    pytest_configure,
+    pytest_runtest_makereport,
+    pytest_runtest_setup,
+    pytest_sessionstart,
+)
 
 PASSWORD = "correct horse battery staple"
 
@@ -68,10 +78,7 @@ def staff(db) -> User:
 @pytest.fixture
 def project(alice, bob) -> Project:
     """'acme', owned by alice and maintained by bob."""
-    project = Project.objects.create(name="acme", normalized_name="acme")
-    Role.objects.create(project=project, user=alice, role=Role.OWNER)
-    Role.objects.create(project=project, user=bob, role=Role.MAINTAINER)
-    return project
+    return make_project("acme", owner=alice, maintainers=[bob])
 
 
 class Uploader:

@@ -16,8 +16,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
-from releases.auth import AuthenticationFailed, Principal, authenticate_header
-from releases.ratelimit import RateLimited
+from releases.accounts.authentication import AuthenticationFailed, Principal, authenticate_header
+from releases.accounts.ratelimit import RateLimited
 
 REALM = 'Basic realm="pypidraft"'
 CREDENTIALS_HELP = (

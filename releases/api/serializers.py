@@ -17,9 +17,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from releases.links import draft_index_url, preview_url
 from releases.models import File, Project, Release
 from releases.services import draft_token
-from releases.urls_util import draft_index_url, preview_url
 
 
 def _token(release: Release, context: dict) -> str | None:

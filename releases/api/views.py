@@ -22,7 +22,6 @@ from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
@@ -32,7 +31,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
 
 from pypidraft.logscrub import scrub
-from releases import errors, services
+from releases import errors, selectors, services
+from releases.accounts.authentication import Principal
 from releases.api.authentication import CREDENTIALS_HELP, ApiTokenAuthentication
 from releases.api.serializers import (
     ErrorSerializer,
@@ -41,8 +41,9 @@ from releases.api.serializers import (
     ReleaseListSerializer,
     ReleaseSerializer,
 )
-from releases.auth import Principal, role_of
-from releases.models import AuditEvent, File, Project, Release, Role
+from releases.http import private
+from releases.models import AuditEvent, File, Project, Release
+from releases.services import policy
 
 
 class Conflict(exceptions.APIException):
@@ -111,9 +112,9 @@ class MaintainerView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        # Draft URLs carry their secret token: no cache may keep these answers.
-        response["Cache-Control"] = "private, no-store"
-        return response
+        # Draft URLs carry their secret token: no cache may keep these answers. The API's own
+        # URLs hold none.
+        return private(response, token_in_url=False)
 
     # --- lookups ----------------------------------------------------------------------
 
@@ -122,22 +123,15 @@ class MaintainerView(APIView):
         return self.request.auth
 
     def actor(self) -> services.Actor:
-        return services.Actor(
-            user=self.principal.user,
-            channel=AuditEvent.API,
-            client_ip=self.request.META.get("REMOTE_ADDR") or None,
-            token=self.principal.token,
-        )
+        return services.Actor.for_request(self.request, AuditEvent.API, self.principal)
 
     def role_on(self, project: Project) -> str | None:
         """The caller's role on the project through this token (None: no role, or out of scope)."""
-        if not self.principal.may_act_on(project):
-            return None
-        return role_of(self.principal.user, project)
+        return policy.project_role(self.actor(), project)
 
     def deny(self, project: Project) -> exceptions.PermissionDenied:
         token = self.principal.token
-        if token is not None and not self.principal.may_act_on(project):
+        if token is not None and not policy.token_allows(token, project):
             return exceptions.PermissionDenied(
                 f"This API token is scoped to the project '{token.project.name}' and grants nothing on "
                 f"'{project.name}'. Use a token for '{project.name}' or one without a project scope."
@@ -156,18 +150,17 @@ class MaintainerView(APIView):
             if project is None or not Project.objects.public().filter(pk=project.pk).exists():
                 raise exceptions.NotFound(f"No project named '{project_name}'.")
             raise self.deny(project)
-        if owner and role != Role.OWNER:
-            raise exceptions.PermissionDenied(
-                f"Only owners of '{project.name}' can read or change its settings; "
-                f"the user '{self.principal.user.get_username()}' is a {role}."
-            )
+        if owner:
+            policy.require_owner(self.actor(), project, "read or change its settings")
         return project
 
     def get_release(self, project_name: str, version: str, *, with_files: bool = True) -> Release:
         """The release, if the caller has a role on its project; outsiders never learn of a draft.
         An action that answers with release_response() needs no files here."""
         project = Project.objects.filter(normalized_name=canonicalize_name(project_name)).first()
-        release = _find_release(project, version, with_files=with_files) if project is not None else None
+        release = None
+        if project is not None:
+            release = selectors.find_release(_releases(with_files=with_files).filter(project=project), version)
         if project is None or self.role_on(project) is None:
             if release is None or release.is_draft:
                 raise exceptions.NotFound(f"No release {version} of a project named '{project_name}'.")
@@ -188,19 +181,6 @@ def _releases(*, with_files: bool = True):
         return releases
     # The core metadata blobs (PEP 658) are not part of the answer.
     return releases.prefetch_related(Prefetch("files", queryset=File.objects.order_by("filename").defer("metadata")))
-
-
-def _find_release(project: Project, version: str, *, with_files: bool = True) -> Release | None:
-    """By the version as uploaded, else by its canonical form (`v1.0` and `1.00` find `1.0`)."""
-    releases = _releases(with_files=with_files).filter(project=project)
-    release = releases.filter(version=version).first()
-    if release is not None:
-        return release
-    try:
-        canonical = services.canonical_version(Version(version))
-    except (InvalidVersion, ValueError):  # ValueError: a number past Python's digit limit
-        return None
-    return releases.filter(canonical_version=canonical).first()
 
 
 # --- endpoints -----------------------------------------------------------------------------

@@ -8,59 +8,79 @@ a message. State changes happen only in POSTs (CSRF-protected) after a confirmat
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from packaging.utils import canonicalize_name
 
-from releases import services, services_manage
-from releases.auth import role_of
+from releases import selectors, services
 from releases.dashboard.forms import ApiTokenForm, AutoPublishForm, RoleForm
 from releases.errors import NotFound, PermissionDenied, ReleaseStateError
+from releases.http import private
+from releases.links import draft_index_url, preview_url
 from releases.models import ApiToken, AuditEvent, Project, Release, Role
-from releases.services import Actor
-from releases.urls_util import draft_index_url, preview_url
+from releases.services import Actor, policy
 from releases.views import release_context
 
 
 def _actor(request: HttpRequest) -> Actor:
-    return Actor(user=request.user, channel=AuditEvent.WEB, client_ip=request.META.get("REMOTE_ADDR") or None)
-
-
-def _no_store(response: HttpResponse) -> HttpResponse:
-    # Dashboard pages show draft links and tokens: never keep them in a shared cache. Their
-    # URLs hold no token, so the site's same-origin referrer policy stays: under
-    # no-referrer, browsers send "Origin: null" with the pages' forms and CSRF refuses them.
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return Actor.for_request(request, AuditEvent.WEB)
 
 
 def _page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    return _no_store(render(request, template, context, status=status))
+    # Dashboard pages show draft links and tokens, but their own URLs hold none: private,
+    # with the site's same-origin referrer policy that the pages' CSRF-protected forms need.
+    return private(render(request, template, context, status=status), token_in_url=False)
 
 
 def _project_for(request: HttpRequest, project_name: str) -> tuple[Project, str]:
     """The project and the user's role on it; 404 when they hold none (even staff)."""
     project = Project.objects.for_user(request.user).filter(normalized_name=canonicalize_name(project_name)).first()
-    role = role_of(request.user, project) if project else None
+    role = policy.role_of(request.user, project) if project else None
     if project is None or role is None:
         raise Http404("No such project among yours.")
     return project, role
 
 
-def _forbidden(request: HttpRequest, project: Project, message: str) -> HttpResponse:
+def _owned_project(request: HttpRequest, project_name: str, what: str) -> Project:
+    """The project, if the user is one of its owners (PermissionDenied for its maintainers)."""
+    project, _role = _project_for(request, project_name)
+    policy.require_owner(_actor(request), project, what)
+    return project
+
+
+def _forbidden(request: HttpRequest, project: Project | None, message: str) -> HttpResponse:
     return _page(request, "dashboard/forbidden.html", {"project": project, "message": message}, status=403)
 
 
+def _refusals_as_403(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A refusal by policy or by a service, whichever step raised it, is a 403 page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except PermissionDenied as exc:
+            name = kwargs.get("project_name")
+            projects = Project.objects.for_user(request.user)
+            project = projects.filter(normalized_name=canonicalize_name(name)).first() if name else None
+            return _forbidden(request, project, str(exc))
+
+    return wrapper
+
+
 def _release_for(project: Project, version: str) -> Release:
-    releases = Release.objects.filter(project=project).select_related("project", "uploader")
-    release = releases.filter(version=version).first()
+    """Any release of a project the user holds a role on: drafts included."""
+    release = selectors.find_release(
+        Release.objects.filter(project=project).select_related("project", "uploader"), version
+    )
     if release is None:
         raise Http404("No such release.")
     return release
@@ -84,13 +104,8 @@ def _to_project(project: Project) -> HttpResponseRedirect:
 @require_safe
 @login_required
 def index(request: HttpRequest) -> HttpResponse:
-    projects = (
-        Project.objects.filter(roles__user=request.user)
-        .annotate(
-            draft_count=Count("releases", filter=Q(releases__published__isnull=True), distinct=True),
-            published_count=Count("releases", filter=Q(releases__published__isnull=False), distinct=True),
-        )
-        .order_by("normalized_name")
+    projects = selectors.with_release_counts(Project.objects.filter(roles__user=request.user)).order_by(
+        "normalized_name"
     )
     roles = dict(Role.objects.filter(user=request.user).values_list("project_id", "role"))
     rows = [{"project": p, "role": roles.get(p.pk)} for p in projects]
@@ -103,7 +118,7 @@ def project_detail(request: HttpRequest, project_name: str) -> HttpResponse:
     project, role = _project_for(request, project_name)
     if project.normalized_name != project_name:
         return redirect("dashboard:project", project_name=project.normalized_name)
-    base = Release.objects.filter(project=project).select_related("uploader").annotate(file_count=Count("files"))
+    base = selectors.with_file_count(Release.objects.filter(project=project).select_related("uploader"))
     drafts = list(base.drafts().order_by("-created"))
     published = list(base.published().order_by("-published"))
     for release in drafts:
@@ -130,19 +145,7 @@ def _confirm_or_act(
     project, role = _project_for(request, project_name)
     release = _release_for(project, version)
     if request.method == "POST":
-        try:
-            act(release)
-        except ReleaseStateError as exc:
-            messages.error(request, str(exc))
-            return _to_project(project)
-        except Release.DoesNotExist:
-            # Discarded by someone else between loading this page and the service's lock.
-            messages.error(request, f"{project.name} {release.version} no longer exists; it was discarded.")
-            return _to_project(project)
-        messages.success(request, done.format(project=project.name, version=release.version))
-        if action == "rotate":
-            return redirect("dashboard:release", project_name=project.normalized_name, version=release.version)
-        return _to_project(project)
+        return _act(request, release, action=action, act=act, done=done)
     context = {
         "project": project,
         "release": release,
@@ -156,8 +159,27 @@ def _confirm_or_act(
     return _page(request, f"dashboard/confirm_{action}.html", context)
 
 
+def _act(request: HttpRequest, release: Release, *, action: str, act, done: str) -> HttpResponse:
+    """Call the service; its refusals (PermissionDenied) reach the view's 403 page."""
+    project = release.project
+    try:
+        act(release)
+    except ReleaseStateError as exc:
+        messages.error(request, str(exc))
+        return _to_project(project)
+    except Release.DoesNotExist:
+        # Discarded by someone else between loading this page and the service's lock.
+        messages.error(request, f"{project.name} {release.version} no longer exists; it was discarded.")
+        return _to_project(project)
+    messages.success(request, done.format(project=project.name, version=release.version))
+    if action == "rotate":
+        return redirect("dashboard:release", project_name=project.normalized_name, version=release.version)
+    return _to_project(project)
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
+@_refusals_as_403
 def publish(request: HttpRequest, project_name: str, version: str) -> HttpResponse:
     return _confirm_or_act(
         request,
@@ -171,6 +193,7 @@ def publish(request: HttpRequest, project_name: str, version: str) -> HttpRespon
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
+@_refusals_as_403
 def discard(request: HttpRequest, project_name: str, version: str) -> HttpResponse:
     return _confirm_or_act(
         request,
@@ -184,6 +207,7 @@ def discard(request: HttpRequest, project_name: str, version: str) -> HttpRespon
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
+@_refusals_as_403
 def rotate(request: HttpRequest, project_name: str, version: str) -> HttpResponse:
     return _confirm_or_act(
         request,
@@ -213,18 +237,14 @@ def _settings_page(request: HttpRequest, project: Project, *, role_form=None, st
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
+@_refusals_as_403
 def project_settings(request: HttpRequest, project_name: str) -> HttpResponse:
-    project, role = _project_for(request, project_name)
-    if role != Role.OWNER:
-        return _forbidden(request, project, f"Only owners of {project.name} can change its settings and roles.")
+    project = _owned_project(request, project_name, "change its settings and roles")
     if request.method == "POST":
         form = AutoPublishForm(request.POST)
         if form.is_valid():
             enabled = form.cleaned_data["auto_publish_releases"]
-            try:
-                services.set_auto_publish(project=project, enabled=enabled, actor=_actor(request))
-            except PermissionDenied as exc:
-                return _forbidden(request, project, str(exc))
+            services.set_auto_publish(project=project, enabled=enabled, actor=_actor(request))
             if enabled:
                 messages.success(request, f"New releases of {project.name} are now published at once.")
             else:
@@ -235,20 +255,17 @@ def project_settings(request: HttpRequest, project_name: str) -> HttpResponse:
 
 @require_POST
 @login_required
+@_refusals_as_403
 def add_role(request: HttpRequest, project_name: str) -> HttpResponse:
-    project, role = _project_for(request, project_name)
-    if role != Role.OWNER:
-        return _forbidden(request, project, f"Only owners of {project.name} can change its roles.")
+    project = _owned_project(request, project_name, "change its roles")
     form = RoleForm(request.POST)
     if form.is_valid():
         username, new_role = form.cleaned_data["username"].strip(), form.cleaned_data["role"]
         try:
-            _, created = services_manage.set_role(
-                project=project, username=username, role=new_role, actor=_actor(request)
-            )
+            _, created = services.set_role(project=project, username=username, role=new_role, actor=_actor(request))
         except NotFound as exc:
             form.add_error("username", str(exc))
-        except (services_manage.RoleError, PermissionDenied) as exc:
+        except services.RoleError as exc:
             form.add_error(None, str(exc))
         else:
             title = "an owner" if new_role == Role.OWNER else "a maintainer"
@@ -260,17 +277,16 @@ def add_role(request: HttpRequest, project_name: str) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
+@_refusals_as_403
 def remove_role(request: HttpRequest, project_name: str, role_id: int) -> HttpResponse:
-    project, role = _project_for(request, project_name)
-    if role != Role.OWNER:
-        return _forbidden(request, project, f"Only owners of {project.name} can change its roles.")
+    project = _owned_project(request, project_name, "change its roles")
     target = Role.objects.filter(pk=role_id, project=project).select_related("user").first()
     if target is None:
         raise Http404("No such role.")
     if request.method == "POST":
         try:
-            services_manage.remove_role(project=project, role_id=target.pk, actor=_actor(request))
-        except (services_manage.RoleError, NotFound, PermissionDenied) as exc:
+            services.remove_role(project=project, role_id=target.pk, actor=_actor(request))
+        except (services.RoleError, NotFound) as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Removed {target.user.get_username()} ({target.role}) from {project.name}")
@@ -286,6 +302,7 @@ def remove_role(request: HttpRequest, project_name: str, role_id: int) -> HttpRe
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
+@_refusals_as_403
 def tokens(request: HttpRequest) -> HttpResponse:
     new_token = None
     status = 200
@@ -315,9 +332,10 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @login_required
+@_refusals_as_403
 def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     api_token = ApiToken.objects.select_related("user", "project").filter(pk=token_id).first()
-    if api_token is None or not services_manage.can_revoke_api_token(request.user, api_token):
+    if api_token is None or not policy.can_revoke_api_token(request.user, api_token):
         raise Http404("No such API token.")
     back = (
         reverse("dashboard:tokens")
@@ -326,8 +344,8 @@ def revoke_token(request: HttpRequest, token_id: int) -> HttpResponse:
     )
     if request.method == "POST":
         try:
-            services_manage.revoke_api_token(api_token=api_token, actor=_actor(request))
-        except (NotFound, PermissionDenied) as exc:
+            services.revoke_api_token(api_token=api_token, actor=_actor(request))
+        except NotFound as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Revoked the API token {api_token.prefix}…")

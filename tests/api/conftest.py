@@ -10,8 +10,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from releases.models import Project, Release, Role
+from releases.models import Project, Release
 from releases.services import create_api_token
+from tests.support.factories import make_draft, make_project, make_published
 
 
 class Api:
@@ -55,25 +56,17 @@ def release_url(version: str, project: str = "acme") -> str:
 @pytest.fixture
 def other_project(alice) -> Project:
     """'widget', owned by alice, with no release."""
-    project = Project.objects.create(name="widget", normalized_name="widget")
-    Role.objects.create(project=project, user=alice, role=Role.OWNER)
-    return project
+    return make_project("widget", owner=alice)
 
 
 @pytest.fixture
-def published(project, uploader) -> Release:
-    response = uploader.upload("acme", "1.0")
-    assert response.status_code == 200, response.content
-    return Release.objects.get(project=project, version="1.0")
+def published(project, alice) -> Release:
+    return make_published(project, "1.0", by=alice)
 
 
 @pytest.fixture
-def draft(project, published, uploader) -> Release:
-    response = uploader.upload("acme", "2.0", path="/legacy/draft/")
-    assert response.status_code == 200, response.content
-    release = Release.objects.get(project=project, version="2.0")
-    assert release.is_draft
-    return release
+def draft(project, published, alice) -> Release:
+    return make_draft(project, "2.0", by=alice)
 
 
 @pytest.fixture

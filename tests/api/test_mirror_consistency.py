@@ -37,6 +37,7 @@ def json_api_view(client, names) -> dict:
         assert response.status_code == 200
         data = response.json()
         files = set()
+        assert data["releases"], name
         for version, entries in data["releases"].items():
             per_version = client.get(f"/pypi/{name}/{version}/json").json()["urls"]
             assert per_version == entries
@@ -71,6 +72,7 @@ def xmlrpc_view(client) -> dict:
 
 def assert_all_agree(client):
     simple = simple_view(client)
+    assert simple, "the simple index lists no project: nothing to compare"
     assert json_api_view(client, simple) == simple
     assert xmlrpc_view(client) == simple
     assert call(client, "list_packages") == sorted(simple)

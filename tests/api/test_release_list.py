@@ -38,6 +38,7 @@ def test_lists_drafts_first_with_absolute_draft_urls(alice_api, draft, published
 
 def test_files_carry_size_digests_and_download_urls(alice_api, draft, published, client):
     data = alice_api.get(releases_url()).json()
+    assert len(data["releases"]) == 2
     for entry in data["releases"]:
         release = Release.objects.get(version=entry["version"])
         stored = release.files.get()

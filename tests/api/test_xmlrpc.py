@@ -71,7 +71,9 @@ def test_changelog_since_a_timestamp(rpc, draft):
     rows = rpc.changelog(int(first.submitted_date.timestamp()) - 1)
     assert {row[1] for row in rows} == {"1.0"}
     assert all(len(row) == 4 for row in rows)
-    assert all(len(row) == 5 for row in rpc.changelog(0, True))
+    with_ids = rpc.changelog(0, True)
+    assert len(with_ids) == len(rows)
+    assert all(len(row) == 5 for row in with_ids)
 
 
 def test_package_releases(rpc, alice_api, draft, uploader):

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from releases.models import AuditEvent, Release, Role
 from tests.conftest import PASSWORD
-from tests.web.conftest import make_release
+from tests.support.factories import make_draft, make_published
 
 from .conftest import PHONE
 
@@ -34,14 +34,11 @@ print(acme.__version__)
 @pytest.fixture
 def acme(project, alice, bob):
     """acme with a published 1.0 and a draft 2.0 (two wheels), as the browser sees it."""
-    make_release(
-        project, "1.0", draft=False, uploader=alice, description=DESCRIPTION, description_content_type="text/markdown"
-    )
-    draft = make_release(
+    make_published(project, "1.0", by=alice, description=DESCRIPTION, description_content_type="text/markdown")
+    draft = make_draft(
         project,
         "2.0",
-        draft=True,
-        uploader=bob,
+        by=bob,
         files=2,
         description=DESCRIPTION,
         description_content_type="text/markdown",
@@ -219,4 +216,4 @@ def test_admin_roles_inline_with_autocomplete(new_page, acme, staff, charlie):
     page.click("input[name=_save]")
     expect(page.locator(".messagelist")).to_contain_text("was changed successfully")
     assert Role.objects.get(project=acme.project, user=charlie).role == "maintainer"
-    assert AuditEvent.objects.get(action="add role").channel == "admin"
+    assert AuditEvent.objects.get(action="add role", detail__user="charlie").channel == "admin"

@@ -35,6 +35,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import pytest
 import requests
 
+from tests.support.services import unavailable
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PASSWORD = "e2e correct horse battery staple"
@@ -138,7 +140,9 @@ def e2e_database(tmp: Path) -> Iterator[str]:
     elif not url or parts.scheme == "sqlite":
         yield f"sqlite:///{tmp / 'e2e.sqlite3'}"
     else:
-        pytest.skip(f"the e2e harness cannot make a database of its own for DATABASE_URL scheme {parts.scheme!r}")
+        unavailable(
+            f"the e2e harness cannot make a database of its own for DATABASE_URL scheme {parts.scheme!r}", os.environ
+        )
 
 
 @dataclass

@@ -130,6 +130,7 @@ def test_draft_upload_install_overwrite_publish_with_twine_pip_and_uv(
     assert "no-store" in root.headers["Cache-Control"]
     files = draft_files(server, links, name)
     assert sorted(f.filename for f in files) == sorted(p.name for p in first.files)
+    assert files
     for f in files:
         assert sha256_of(download(f.url)) == f.sha256
 
@@ -290,6 +291,7 @@ def test_draft_files_are_not_reachable_through_public_urls(builder, twine, serve
     files = draft_files(server, links, dist.name)
     wrong_token = secrets.token_hex(26)
 
+    assert len(files) == len(dist.files) > 0
     for f in files:
         assert sha256_of(download(f.url)) == f.sha256
         public = public_url_of(f.url, server)
@@ -333,6 +335,7 @@ def test_expired_draft_stops_resolving_and_is_purged_with_its_files(
     links = upload_draft(twine, server, alice_token, dist.files)
     files = draft_files(server, links, dist.name)
     keys = [storage_key(f.url) for f in files]
+    assert len(keys) == len(dist.files) > 0
     assert all(storage.exists(key) for key in keys)
 
     manage.shell(
@@ -376,6 +379,7 @@ def test_discarded_draft_loses_its_links_rows_and_stored_files(builder, twine, s
     links = upload_draft(twine, server, alice_token, dist.files)
     files = draft_files(server, links, dist.name)
     keys = [storage_key(f.url) for f in files]
+    assert len(keys) == len(dist.files) > 0
     assert all(storage.exists(key) for key in keys)
 
     assert f"Discarded the draft {dist.name} 1.0" in manage("discard_draft", dist.name, "1.0").stdout

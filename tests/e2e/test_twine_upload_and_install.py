@@ -78,8 +78,10 @@ def test_files_are_served_without_content_encoding_so_any_client_gets_the_hashed
     """Browsers, requests and mirrors (aiohttp) decode a Content-Encoding; an sdist stored in S3
     as `.tar.gz` once came back with `Content-Encoding: gzip`, so they got other bytes."""
     page = server.get(f"/simple/{token_upload.name}/")
+    links = html_links(page.url, page.text)
+    assert sorted(link.filename for link in links) == sorted(f.name for f in token_upload.files)
 
-    for link in html_links(page.url, page.text):
+    for link in links:
         response = requests.get(link.url, timeout=60)  # decodes Content-Encoding, as browsers and mirrors do
         assert response.status_code == 200
         assert "Content-Encoding" not in response.headers, (link.filename, response.headers)
@@ -108,6 +110,7 @@ def test_pep691_json_lists_the_same_files_and_hashes_as_the_html(token_upload, s
     assert data["versions"] == ["1.0"]
     from_json = json_links(response.url, data)
     assert sorted(from_json) == sorted(html_links(page.url, page.text))
+    assert len(from_json) == len(token_upload.files) > 0
     for link in from_json:
         assert sha256_of(download(link.url)) == link.sha256
         if link.filename.endswith(".whl"):

@@ -7,7 +7,7 @@ Tests that use `server` (marked e2e) run against the end-to-end harness's real s
 project's gunicorn config with three sync workers, on a PostgreSQL database of its own
 and, here, an S3 bucket of its own, so `check_storage` sees only this suite's objects.
 They need the PostgreSQL and SeaweedFS that `scripts/testenv.py` (`make test`) starts,
-stops and restarts, and skip only when not running under it.
+stops and restarts, and skip only when not running under it (under CI they fail instead).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from tests.e2e.conftest import (  # noqa: F401 - fixtures and the report hook, r
 )
 from tests.e2e.harness import PINNED_SETTINGS, Environment, LiveServer, Storage, e2e_database, run
 from tests.hardening.support import Bucket, Sql, bucket_client
+from tests.support.services import unavailable
 
 UNDER_TESTENV = bool(os.environ.get("PYPIDRAFT_TEST_SERVICES"))
 
@@ -48,7 +49,7 @@ def pytest_collection_modifyitems(config, items):
 def e2e_environment(tmp_path_factory) -> Iterator[Environment]:
     """The harness's server environment, with a bucket of its own and INFO logging."""
     if not UNDER_TESTENV:
-        pytest.skip("needs PostgreSQL and SeaweedFS from scripts/testenv.py (make test)")
+        unavailable("needs PostgreSQL and SeaweedFS from scripts/testenv.py (make test)", os.environ)
     if os.environ.get("PYPIDRAFT_STORAGE") != "s3":
         pytest.fail("scripts/testenv.py should configure PYPIDRAFT_STORAGE=s3")
     tmp = tmp_path_factory.mktemp("hardening-server")

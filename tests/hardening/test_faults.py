@@ -108,6 +108,7 @@ def test_uploads_answer_503_while_the_object_store_is_down_and_succeed_once_it_i
         assert discarded.status_code == 204
 
     # Everything stored before is intact, byte for byte, in the bucket and as served.
+    assert before[1], "no file was stored before the outage"
     for row in before[1]:
         data = bucket.get(row["path"])
         assert data == stored_before[row["path"]]

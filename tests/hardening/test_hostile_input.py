@@ -26,8 +26,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from releases.integrity import check_storage
 from releases.models import AuditEvent, BurnedFilename, File, JournalEntry, Project, Release, Role
+from releases.storage.integrity import check_storage
 from tests.conftest import PASSWORD, basic
 from tests.e2e.harness import unique_name
 from tests.hardening import archives
@@ -40,6 +40,7 @@ from tests.hardening.support import (
     raw_request,
 )
 from tests.support.distributions import make_sdist, make_wheel, upload_fields
+from tests.support.factories import make_draft, make_published
 
 FUZZ = settings(
     deadline=None,
@@ -453,14 +454,13 @@ URL_TEMPLATES = [
 
 
 @pytest.fixture
-def published_and_draft(project, uploader):
+def published_and_draft(project, alice):
     """acme 1.0 published and 2.0 a draft; returns (draft token, a published file path)."""
-    assert uploader.upload("acme", "1.0").status_code == 200
-    assert uploader.upload("acme", "2.0", path="/legacy/draft/").status_code == 200
     from releases.services import draft_token
 
-    draft = Release.objects.get(version="2.0")
-    return draft_token(draft), File.objects.get(release__version="1.0").path
+    published = make_published(project, "1.0", by=alice)
+    draft = make_draft(project, "2.0", by=alice)
+    return draft_token(draft), published.files.get().path
 
 
 @pytest.mark.django_db

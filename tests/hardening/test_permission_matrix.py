@@ -15,20 +15,18 @@ dashboard or the API; the draft's token alone opens its preview and index, for a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.utils import timezone
 
 from releases.models import ApiToken, File, Project, Release, Role
-from releases.services import create_api_token
-from releases.tokens import draft_token_for, draft_token_hash, new_draft_nonce
+from releases.services import create_api_token, draft_token
 from tests.conftest import PASSWORD, Uploader, basic
 from tests.support.distributions import make_wheel, upload_fields
+from tests.support.factories import give_role, make_draft, make_project, make_published
 
 ROLES = ("anonymous", "no role", "other project's token", "maintainer", "owner", "staff")
 
@@ -76,44 +74,15 @@ class World:
     acme_token: ApiToken  # alice's token scoped to acme, which only owners may revoke
 
 
-def _file(release: Release, filename: str) -> File:
-    digest = hashlib.sha256(filename.encode()).hexdigest()
-    blake = hashlib.blake2b(filename.encode(), digest_size=32).hexdigest()
-    return File.objects.create(
-        release=release,
-        filename=filename,
-        packagetype=File.WHEEL,
-        python_version="py3",
-        size=100,
-        sha256_digest=digest,
-        blake2_256_digest=blake,
-        md5_digest=digest[:32],
-        path=f"{blake[:2]}/{blake[2:4]}/{blake[4:]}/{filename}",
-    )
-
-
 @pytest.fixture
 def world(project, alice, bob, charlie, staff) -> World:
     dora = User.objects.create_user("dora", "dora@example.org", PASSWORD)
     erin = User.objects.create_user("erin", "erin@example.org", PASSWORD)
-    dora_role = Role.objects.create(project=project, user=dora, role=Role.MAINTAINER)
-    widget = Project.objects.create(name="widget", normalized_name="widget")
-    Role.objects.create(project=widget, user=alice, role=Role.OWNER)
-
-    published = Release.objects.create(
-        project=project, version="1.0", canonical_version="1.0", published=timezone.now()
-    )
-    _file(published, "acme-1.0-py3-none-any.whl")
-    nonce = new_draft_nonce()
-    token = draft_token_for(nonce)
-    draft = Release.objects.create(
-        project=project,
-        version="2.0",
-        canonical_version="2.0",
-        draft_nonce=nonce,
-        draft_token_hash=draft_token_hash(token),
-    )
-    _file(draft, "acme-2.0-py3-none-any.whl")
+    dora_role = give_role(project, dora)
+    widget = make_project("widget", owner=alice)
+    make_published(project, "1.0", by=alice)
+    draft = make_draft(project, "2.0", by=alice)
+    token = draft_token(draft)
 
     acme_token, _secret = create_api_token(user=alice, project=project, description="acme only")
     return World(

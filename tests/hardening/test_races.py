@@ -16,9 +16,10 @@ import pytest
 import requests
 from django.db import connection
 
-from releases import hotpath, services
-from releases.models import File, ObjectDeletion
-from releases.storage import object_exists, packages_storage
+from releases.models import File
+from releases.services import uploads
+from releases.storage import cleanup as cleanup_mod
+from releases.storage import packages_storage
 from tests.e2e.harness import JSON_V1, draft_links, module_name, unique_name
 from tests.hardening.support import (
     TwineUpload,
@@ -319,13 +320,12 @@ def stored_sha256(key: str) -> str | None:
 
 
 def cleanup_in_another_worker(key: str, cleaned: list[str]) -> threading.Event:
-    """Run services._delete_unreferenced([key]) on a thread with its own connection."""
+    """Run the key-locked cleanup of `key` on a thread with its own connection."""
     done = threading.Event()
 
     def cleanup() -> None:
         try:
-            services._delete_unreferenced([key])
-            cleaned.append(key)
+            cleaned.extend(cleanup_mod.delete_unreferenced([key]))
         finally:
             connection.close()
             done.set()
@@ -335,75 +335,42 @@ def cleanup_in_another_worker(key: str, cleaned: list[str]) -> threading.Event:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_cleanup_of_the_key_between_the_write_and_the_key_lock_makes_the_upload_write_again(
-    project, uploader, monkeypatch
-):
-    """A small file's object is written before the upload takes the key's lock. Another
-    worker cleans up this very key (same bytes, same filename: a discarded draft file's
-    object) in between: it finds no row and deletes the object. The upload must find the
-    cleanup's tombstone under the lock and write the object again."""
-    real_start_store = services.start_store
-    writes: list[str] = []
-    cleaned: list[str] = []
-
-    def store_then_cleanup(key: str, local_path: str, size: int):
-        writes.append(key)
-        write = real_start_store(key, local_path, size)
-        if len(writes) == 1:
-            write.wait()
-            assert cleanup_in_another_worker(key, cleaned).wait(30)
-            assert not object_exists(key)
-        return write
-
-    monkeypatch.setattr(services, "start_store", store_then_cleanup)
-
-    assert uploader.upload("acme", "1.0", path="/legacy/draft/").status_code == 200
-
-    stored = File.objects.get()
-    assert cleaned == [stored.path]
-    assert object_exists(stored.path)
-    assert stored_sha256(stored.path) == stored.sha256_digest
-    assert writes == [stored.path, stored.path]
-
-
-@pytest.mark.django_db(transaction=True)
 def test_a_cleanup_of_the_key_while_the_upload_holds_its_lock_waits_and_keeps_the_object(
     project, uploader, monkeypatch
 ):
-    """The cleanup starts once the upload holds the key's lock, before its row commits.
-    It must wait for the commit, see the row and keep the object; the upload writes once."""
-    real_start_store, real_lock = services.start_store, hotpath.lock_upload_target
+    """The cleanup of this very key (same bytes, same filename: a discarded draft file's
+    object) starts once the upload holds the key's lock, before its object is written and
+    its row commits. It must wait for the commit, see the row and keep the object."""
+    real_start, real_files = uploads.start_create, uploads._files_in_the_way
     writes: list[str] = []
     cleaned: list[str] = []
     finished: list[threading.Event] = []
 
-    def counted_store(key: str, local_path: str, size: int):
+    def counted_start(key: str, local_path: str, size: int):
         writes.append(key)
-        return real_start_store(key, local_path, size)
+        return real_start(key, local_path, size)
 
-    def lock_then_cleanup(*args, **kwargs):
-        target = real_lock(*args, **kwargs)
-        (key,) = set(writes)
-        finished.append(cleanup_in_another_worker(key, cleaned))
+    def files_then_cleanup(upload, project):
+        found = real_files(upload, project)
+        finished.append(cleanup_in_another_worker(upload.incoming.key, cleaned))
         # Time for the cleanup to find no row and delete the object, unless it waits on
         # the key lock as it must.
         finished[0].wait(0.5)
-        return target
+        return found
 
-    monkeypatch.setattr(services, "start_store", counted_store)
-    monkeypatch.setattr(hotpath, "lock_upload_target", lock_then_cleanup)
+    monkeypatch.setattr(uploads, "start_create", counted_start)
+    monkeypatch.setattr(uploads, "_files_in_the_way", files_then_cleanup)
 
     assert uploader.upload("acme", "1.0", path="/legacy/draft/").status_code == 200
 
-    assert finished[0].wait(30)
+    assert finished and finished[0].wait(30)
     stored = File.objects.get()
     assert writes == [stored.path]
     assert stored_sha256(stored.path) == stored.sha256_digest
     if connection.vendor == "postgresql":
-        # It waited for the commit, then found the row. (SQLite's shared in-memory test
-        # database refuses the second writer at once instead: the cleanup keeps the object.)
-        assert cleaned == [stored.path]
-        assert not ObjectDeletion.objects.exists()
+        # It waited for the commit, found the row and deleted nothing. (SQLite's shared
+        # in-memory test database refuses the second writer at once instead.)
+        assert cleaned == []
 
 
 @pytest.mark.django_db
@@ -415,12 +382,13 @@ def test_a_late_cleanup_of_a_replaced_file_keeps_the_object_a_newer_upload_uses(
     assert uploader.upload("acme", "1.0", wheel=one, path="/legacy/draft/").status_code == 200
     late = []
     with monkeypatch.context() as patched:
-        patched.setattr(services, "_delete_unreferenced", late.append)
+        patched.setattr(uploads, "delete_unreferenced", late.append)
         assert uploader.upload("acme", "1.0", wheel=two, path="/legacy/draft/").status_code == 200
     assert uploader.upload("acme", "1.0", wheel=one, path="/legacy/draft/").status_code == 200
 
+    assert late
     for keys in late:
-        services._delete_unreferenced(keys)
+        cleanup_mod.delete_unreferenced(keys)
 
     stored = File.objects.get()
     assert stored.sha256_digest == hashlib.sha256(one[1]).hexdigest()

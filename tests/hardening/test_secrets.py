@@ -27,6 +27,7 @@ from releases.services import create_api_token, draft_token
 from tests.conftest import PASSWORD, Uploader, basic
 from tests.e2e.harness import draft_links, unique_name
 from tests.hardening.support import TwineUpload, write_wheel
+from tests.support.factories import make_draft, make_published
 
 DRAFT_INDEX = re.compile(r"/simple/draft/([a-z2-7]+)/")
 
@@ -182,7 +183,7 @@ def test_tokens_never_appear_in_the_server_log_or_error_pages(server, alice_toke
     bearer = {"Authorization": f"Bearer {alice_token}"}
     revoked = manage("create_api_token", "alice", "--description", "to revoke").stdout.strip().splitlines()[-1]
     manage.shell(
-        "import os\nfrom releases.models import ApiToken\nfrom releases.tokens import api_token_digest\n"
+        "import os\nfrom releases.models import ApiToken\nfrom releases.accounts.tokens import api_token_digest\n"
         "ApiToken.objects.filter(digest=api_token_digest(os.environ['E2E_TOKEN'])).delete()\n",
         token=revoked,
     )
@@ -280,10 +281,9 @@ def test_tokens_never_appear_in_the_server_log_or_error_pages(server, alice_toke
 
 
 @pytest.fixture
-def draft_pages(client, project, alice, uploader):
-    assert uploader.upload("acme", "1.0").status_code == 200
-    response = uploader.upload("acme", "2.0", path="/legacy/draft/")
-    token = DRAFT_INDEX.search(response.content.decode()).group(1)
+def draft_pages(client, project, alice):
+    make_published(project, "1.0", by=alice)
+    token = draft_token(make_draft(project, "2.0", by=alice))
     file_path = json.loads(
         client.get(f"/simple/draft/{token}/acme/", HTTP_ACCEPT="application/vnd.pypi.simple.v1+json").content
     )["files"][0]["url"]

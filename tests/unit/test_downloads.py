@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from releases.models import File
+from tests.support.factories import upload_file
 
 pytestmark = pytest.mark.django_db
 
@@ -15,16 +16,15 @@ def local_storage(settings, tmp_path):
     settings.STORAGES = {
         **settings.STORAGES,
         "packages": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "packages"), "allow_overwrite": True},
+            "BACKEND": "releases.storage.filesystem.PackageFileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "packages")},
         },
     }
 
 
 @pytest.fixture
-def wheel(uploader, alice) -> File:
-    assert uploader.upload().status_code == 200
-    return File.objects.get()
+def wheel(alice) -> File:
+    return upload_file("acme", "1.0", by=alice)
 
 
 def body(response) -> bytes:
@@ -58,9 +58,8 @@ def test_unsatisfiable_range_is_416(client, local_storage, wheel):
     assert response["Content-Range"] == f"bytes */{wheel.size}"
 
 
-def test_s3_download_redirects_to_the_object_store(client, settings, wheel):
-    if settings.PYPIDRAFT_STORAGE != "s3":
-        pytest.skip("runs where the suite runs against S3 (make test)")
+@pytest.mark.requires_s3
+def test_s3_download_redirects_to_the_object_store(client, wheel):
     response = client.get(f"/packages/{wheel.path}")
     assert response.status_code == 302
     assert wheel.path in response["Location"]

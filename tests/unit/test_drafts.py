@@ -16,6 +16,7 @@ from releases.models import AuditEvent, BurnedFilename, File, JournalEntry, Proj
 from releases.services import Actor, discard_draft, draft_token, publish_release, rotate_draft_token
 from releases.storage import object_exists
 from tests.support.distributions import make_sdist, make_wheel, upload_fields
+from tests.support.factories import make_draft
 
 pytestmark = pytest.mark.django_db
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -35,10 +36,9 @@ def token_from(response) -> str:
 
 
 @pytest.fixture
-def draft(uploader, alice):
-    response = upload(uploader)
-    assert response.status_code == 200, response.content
-    return Release.objects.get(project__normalized_name="acme", version="1.0")
+def draft(alice):
+    """acme 1.0, a draft of alice's (the upload creates acme, with alice its owner)."""
+    return make_draft("acme", "1.0", by=alice)
 
 
 def web_actor(user) -> Actor:
@@ -48,7 +48,9 @@ def web_actor(user) -> Actor:
 # --- ways in ---------------------------------------------------------------------------------
 
 
-def test_draft_endpoint_makes_a_draft(draft):
+def test_draft_endpoint_makes_a_draft(uploader, alice):
+    assert upload(uploader).status_code == 200
+    draft = Release.objects.get(project__normalized_name="acme", version="1.0")
     assert draft.is_draft
     assert draft.draft_token_hash and draft.draft_nonce
 

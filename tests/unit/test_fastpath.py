@@ -8,15 +8,15 @@ from django.test.utils import CaptureQueriesContext
 
 from simpleindex.fastpath import PageCache
 from tests.support.distributions import make_wheel, upload_fields
+from tests.support.factories import make_published
 
 pytestmark = pytest.mark.django_db
 JSON = "application/vnd.pypi.simple.v1+json"
 
 
 @pytest.fixture
-def published(uploader, alice):
-    filename, data = make_wheel("acme", "1.0")
-    assert uploader.post(upload_fields("acme", "1.0", filename, data), filename=filename, data=data).status_code == 200
+def published(alice):
+    make_published("acme", "1.0", by=alice)
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from django.http.multipartparser import MultiPartParser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from releases import multipart
-from releases.multipart import MultipartError, boundary_of, parse_form
+from releases.uploads import multipart
+from releases.uploads.multipart import MultipartError, boundary_of, parse_form
 
 BOUNDARY = b"058f7041a01a4eb2ae7d6ad2d68266ff"
 

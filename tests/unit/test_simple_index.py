@@ -13,7 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from releases.models import Project
 from simpleindex import builder
 from simpleindex.models import RenderedPage
-from tests.support.distributions import make_sdist, make_wheel, upload_fields
+from tests.support.distributions import make_wheel, upload_fields
+from tests.support.factories import make_published
 
 pytestmark = pytest.mark.django_db
 
@@ -22,12 +23,9 @@ HTML = "application/vnd.pypi.simple.v1+html"
 
 
 @pytest.fixture
-def published(uploader, alice):
+def published(alice) -> Project:
     """acme 1.0 with a wheel and an sdist, published."""
-    for filename, data in (make_wheel("acme", "1.0"), make_sdist("acme", "1.0")):
-        response = uploader.post(upload_fields("acme", "1.0", filename, data), filename=filename, data=data)
-        assert response.status_code == 200, response.content
-    return Project.objects.get(normalized_name="acme")
+    return make_published("acme", "1.0", by=alice, sdist=True).project
 
 
 @pytest.mark.parametrize(
@@ -105,7 +103,9 @@ def test_html_page_has_pep_503_629_658_attributes(client, published):
 
 def test_every_link_hash_matches_the_downloaded_bytes(client, published, settings):
     html = client.get("/simple/acme/").content.decode()
-    for url, digest in re.findall(r'href="([^"#]+)#sha256=([0-9a-f]{64})"', html):
+    links = re.findall(r'href="([^"#]+)#sha256=([0-9a-f]{64})"', html)
+    assert len(links) == 2
+    for url, digest in links:
         response = client.get(url)
         if settings.PYPIDRAFT_STORAGE == "s3":
             assert response.status_code == 302

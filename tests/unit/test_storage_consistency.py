@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
+from releases.accounts.tokens import api_token_digest
 from releases.models import ApiToken, File, Project, Release
 from releases.storage import file_key, object_exists
-from releases.tokens import api_token_digest
 from tests.support.distributions import make_sdist, upload_fields
 
 pytestmark = pytest.mark.django_db
@@ -22,8 +22,8 @@ def broken_storage(settings, tmp_path):
     settings.STORAGES = {
         **settings.STORAGES,
         "packages": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(blocker / "packages"), "allow_overwrite": True},
+            "BACKEND": "releases.storage.filesystem.PackageFileSystemStorage",
+            "OPTIONS": {"location": str(blocker / "packages")},
         },
     }
 

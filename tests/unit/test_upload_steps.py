@@ -8,15 +8,11 @@ import pytest
 from django.http import QueryDict
 from packaging.version import Version
 
-from releases.distributions import (
-    inspect_sdist,
-    inspect_wheel,
-    parse_filename,
-    validate_project_name,
-    validate_version,
-)
 from releases.errors import UploadError
-from releases.upload import ReceivedFile, check_action, check_digests, parse_is_draft, release_metadata
+from releases.names import validate_project_name, validate_version
+from releases.uploads.distributions import inspect_sdist, inspect_wheel, parse_filename
+from releases.uploads.form import ReceivedFile, parse_is_draft
+from releases.uploads.validation import check_action, check_digests, release_metadata
 from tests.support.distributions import make_sdist, make_wheel
 
 

@@ -9,7 +9,8 @@ from django.contrib.auth.models import Permission, User
 from releases.models import ApiToken, AuditEvent, File, JournalEntry, Project, Release, Role
 from releases.services import Actor, create_api_token, draft_token, publish_release
 from tests.support.admin_forms import project_form
-from tests.web.conftest import make_release, signed_in
+from tests.support.factories import make_published
+from tests.web.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +120,7 @@ def test_draft_change_page_shows_links_and_buttons(as_staff, draft):
     assert f"http://testserver/project/acme/2.0--draft--{token}/" in html
     for action in ("publish", "discard", "rotate"):
         assert f"{RELEASES}{draft.pk}/{action}/" in html
+    assert draft.files.count() == 2
     for f in draft.files.all():
         assert f.filename in html
 
@@ -284,7 +286,7 @@ def test_an_empty_project_can_be_deleted(as_staff, project):
 
 
 def test_project_list_counts_drafts(as_staff, draft):
-    make_release(draft.project, "0.5", draft=False)
+    make_published(draft.project, "0.5", by=draft.uploader)
     response = as_staff.get("/admin/releases/project/")
     row = response.context["cl"].result_list[0]
     assert (row.draft_count, row.published_count) == (1, 2)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from releases.auth import authenticate_header
+from releases.accounts.authentication import authenticate_header
 from releases.models import ApiToken, AuditEvent
 from releases.services import create_api_token
 

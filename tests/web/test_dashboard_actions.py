@@ -29,6 +29,7 @@ def test_publish_confirmation_names_the_version_and_what_becomes_public(as_alice
     assert response.status_code == 200
     assert "Publish acme 2.0?" in html
     assert "/project/acme/2.0/" in html and "/simple/acme/" in html
+    assert draft.files.count() == 2
     for f in draft.files.all():
         assert f.filename in html
     assert "csrfmiddlewaretoken" in html

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from releases.models import Release
 from releases.services import draft_token
-from tests.web.conftest import make_release, signed_in
+from tests.support.factories import make_draft, make_published
+from tests.web.conftest import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -85,17 +86,17 @@ def test_index_of_an_outsider_shows_no_project(as_charlie, draft, secret_draft):
 def test_index_counts_several_drafts(as_alice, project, alice, settings):
     settings.PYPIDRAFT_MAX_DRAFTS_PER_PROJECT = 3
     for version in ("3.0", "3.1", "3.2"):
-        make_release(project, version, draft=True, uploader=alice)
+        make_draft(project, version, by=alice)
     assert "3 drafts" in as_alice.get("/manage/").content.decode()
 
 
 def test_drafts_come_first_then_published_newest_first(as_alice, project, alice):
     now = timezone.now()
-    old = make_release(project, "0.9", draft=False, uploader=alice, created=now - timedelta(days=9))
+    old = make_published(project, "0.9", by=alice, created=now - timedelta(days=9))
     Release.objects.filter(pk=old.pk).update(published=now - timedelta(days=8))
-    new = make_release(project, "1.1", draft=False, uploader=alice, created=now - timedelta(days=2))
+    new = make_published(project, "1.1", by=alice, created=now - timedelta(days=2))
     Release.objects.filter(pk=new.pk).update(published=now - timedelta(days=1))
-    make_release(project, "2.0rc1", draft=True, uploader=alice, created=now - timedelta(days=10))
+    make_draft(project, "2.0rc1", by=alice, created=now - timedelta(days=10))
     html = as_alice.get("/manage/projects/acme/").content.decode()
     versions = re.findall(r'data-version="([^"]+)"', html)
     assert versions == ["2.0rc1", "1.1", "0.9"]
@@ -133,6 +134,7 @@ def test_expired_draft_is_marked_and_offers_only_discard(as_alice, draft, settin
 
 def test_release_page_lists_files_and_actions(as_alice, draft):
     html = as_alice.get("/manage/projects/acme/releases/2.0/").content.decode()
+    assert draft.files.count() == 2
     for f in draft.files.all():
         assert f.filename in html and f.sha256_digest in html
     assert "/manage/projects/acme/releases/2.0/publish/" in html

@@ -9,7 +9,7 @@ from django.test import RequestFactory
 from releases import views
 from releases.models import AuditEvent, Release
 from releases.services import Actor, draft_token, publish_release
-from tests.web.conftest import make_release
+from tests.support.factories import make_draft, make_published
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +23,7 @@ def test_project_page_shows_the_latest_published_release(client, draft, publishe
     html = response.content.decode()
     assert response.status_code == 200
     assert "acme 1.0" in html and "pip install acme==1.0" in html
+    assert published.files.count() == 1
     for f in published.files.all():
         assert f.filename in html and f.sha256_digest in html and f.blake2_256_digest in html
 
@@ -54,14 +55,14 @@ def test_anonymous_visitors_get_no_manage_link(client, published):
 
 
 def test_release_page_of_an_older_version_points_to_the_latest(client, project, alice, published):
-    make_release(project, "1.1", draft=False, uploader=alice)
+    make_published(project, "1.1", by=alice)
     html = client.get("/project/acme/1.0/").content.decode()
     assert "A newer version is available" in html and "/project/acme/1.1/" in html
     assert "pip install acme==1.0" in html
 
 
 def test_prereleases_are_not_the_default_version(client, project, alice, published):
-    make_release(project, "2.0b1", draft=False, uploader=alice)
+    make_published(project, "2.0b1", by=alice)
     html = client.get("/project/acme/").content.decode()
     assert "pip install acme==1.0" in html and "/project/acme/2.0b1/" in html
 
@@ -74,11 +75,10 @@ def test_non_normalized_names_redirect(client, published):
 
 
 def test_only_http_links_from_metadata_become_links(client, project, alice):
-    make_release(
+    make_published(
         project,
         "1.0",
-        draft=False,
-        uploader=alice,
+        by=alice,
         home_page="javascript:alert(1)",
         project_urls={"Docs": "https://docs.example.org/", "Bad": "data:text/html,<script>alert(1)</script>"},
     )
@@ -97,13 +97,14 @@ def test_preview_shows_the_draft_with_install_commands(client, draft):
     assert "badge-draft" in html
     assert f"pip install --extra-index-url http://testserver/simple/draft/{token}/ acme==2.0" in html
     assert f"uv pip install --extra-index-url http://testserver/simple/draft/{token}/ acme==2.0" in html
+    assert draft.files.count() == 2
     for f in draft.files.all():
         assert f.filename in html
 
 
 def test_preview_history_lists_published_releases_only(client, draft, published, project, alice, settings):
     settings.PYPIDRAFT_MAX_DRAFTS_PER_PROJECT = 2
-    other = make_release(project, "3.0", draft=True, uploader=alice)
+    other = make_draft(project, "3.0", by=alice)
     html = client.get(preview_path(draft)).content.decode()
     assert "/project/acme/1.0/" in html
     assert other.version not in html

@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from releases.services import draft_token
-from tests.web.conftest import make_release
+from tests.support.factories import give_role, make_draft, make_published
 
 pytestmark = pytest.mark.django_db
 
@@ -65,8 +65,10 @@ def evil_user(db) -> User:
 def hostile(request, project, alice, evil_user):
     description, content_type = (MARKDOWN, "text/markdown") if request.param == "markdown" else (RST, "text/x-rst")
     fields = {**PAYLOADS, "description": description, "description_content_type": content_type}
-    published = make_release(project, "1.0", draft=False, uploader=evil_user, **fields)
-    draft = make_release(project, "2.0", draft=True, uploader=evil_user, **fields)
+    # The uploader's name is shown on the pages too; an upload needs a role.
+    give_role(project, evil_user)
+    published = make_published(project, "1.0", by=evil_user, **fields)
+    draft = make_draft(project, "2.0", by=evil_user, **fields)
     return published, draft
 
 

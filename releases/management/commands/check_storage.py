@@ -3,7 +3,9 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from releases.integrity import StorageReport, check_storage, repair_storage
+from releases.services import Actor
+from releases.services.storage import repair_storage
+from releases.storage.integrity import StorageReport, check_storage
 
 
 class Command(BaseCommand):
@@ -32,7 +34,7 @@ class Command(BaseCommand):
             f"{report.objects} objects, {report.rows} rows, {len(report.orphans)} orphans, {len(report.missing)} missing"
         )
         if fix:
-            deleted, dropped = repair_storage(report)
+            deleted, dropped = repair_storage(report, actor=Actor.command())
             self.stdout.write(f"fixed: deleted {deleted} orphan objects, removed {dropped} draft file rows")
             unfixable = sum(1 for *_rest, draft in report.missing if not draft)
             if unfixable:

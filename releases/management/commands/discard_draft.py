@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from releases.errors import ReleaseStateError
-from releases.management.commands._helpers import command_actor, find_release
-from releases.services import discard_draft
+from releases.errors import PermissionDenied, ReleaseStateError
+from releases.management.commands._helpers import find_release
+from releases.services import Actor, discard_draft
 
 
 class Command(BaseCommand):
@@ -15,7 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args, project: str, version: str, **options):
         release = find_release(project, version)
         try:
-            discard_draft(release=release, actor=command_actor())
-        except ReleaseStateError as exc:
+            discard_draft(release=release, actor=Actor.command())
+        except (ReleaseStateError, PermissionDenied) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Discarded the draft {release.project.name} {release.version}.")

@@ -14,7 +14,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 from pypidraft.unavailable import unavailable_response
-from releases import views_upload
+from releases.uploads import views as upload_views
 
 # path -> draft_endpoint, as in releases/urls.py
 UPLOAD_PATHS = {"/legacy/": False, "/legacy/draft/": True}
@@ -29,7 +29,7 @@ class UploadFastPathMiddleware:
         if draft_endpoint is None:
             return self.get_response(request)
         try:
-            response = views_upload.upload(request, draft_endpoint=draft_endpoint)
+            response = upload_views.upload(request, draft_endpoint=draft_endpoint)
         except (OperationalError, InterfaceError) as exc:
             # What DatabaseUnavailableMiddleware does for views: Django turns an exception
             # raised in a middleware into a 500 before any outer middleware sees it.

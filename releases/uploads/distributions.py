@@ -29,7 +29,6 @@ from releases.errors import UploadError
 # What a wheel or sdist filename can contain; anything else (path separators, control
 # characters, NUL, spaces, non-ASCII) is rejected before any other parsing.
 SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$")
-PROJECT_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
 MAX_MEMBERS = 100_000
 MAX_METADATA_BYTES = 10 * 1024 * 1024
@@ -47,41 +46,6 @@ class DistInfo:
     name: str  # canonical
     version: Version
     python_version: str
-
-
-def validate_project_name(name: str) -> str:
-    if not name:
-        raise UploadError(400, "Missing 'name' field: the upload must name the project.")
-    if len(name) > 200 or not PROJECT_NAME.match(name):
-        raise UploadError(
-            400,
-            f"Invalid project name {name[:100]!r}: names must start and end with a letter or "
-            "digit and contain only letters, digits, '.', '_' and '-'. See "
-            "https://packaging.python.org/specifications/name-normalization/",
-        )
-    return canonicalize_name(name)
-
-
-def validate_version(raw: str) -> Version:
-    if not raw:
-        raise UploadError(400, "Missing 'version' field: the upload must name the version.")
-    try:
-        version = Version(raw)
-    except InvalidVersion:
-        raise UploadError(
-            400,
-            f"Invalid version {raw[:100]!r}: use a PEP 440 version such as 1.0.0. "
-            "See https://packaging.python.org/specifications/version-specifiers/",
-        ) from None
-    if version.local is not None:
-        raise UploadError(
-            400,
-            f"Can't use PEP 440 local versions ({raw[:100]!r}): an index only accepts public "
-            "versions. Remove the '+local' part.",
-        )
-    if len(raw) > 100:
-        raise UploadError(400, "Invalid version: longer than 100 characters.")
-    return version
 
 
 def parse_filename(filename: str, *, filetype: str, name: str, version: Version) -> DistInfo:
@@ -185,48 +149,8 @@ def inspect_wheel(path: str, *, info: DistInfo, size: int) -> bytes:
         raise UploadError(400, "Invalid distribution file: the wheel is also a tar archive (polyglot).")
     try:
         with zipfile.ZipFile(path) as zf:
-            members = zf.infolist()
-            if len(members) > MAX_MEMBERS:
-                raise UploadError(400, f"Invalid distribution file: more than {MAX_MEMBERS} members.")
-            if members and min(m.header_offset for m in members) != 0:
-                raise UploadError(
-                    400, "Invalid distribution file: data before the first zip entry (e.g. two zips concatenated)."
-                )
-            seen: set[str] = set()
-            total = 0
-            for member in members:
-                _check_member_path(member.filename)
-                if member.filename in seen:
-                    raise UploadError(400, f"Invalid distribution file: duplicate zip entry {member.filename[:100]!r}.")
-                if member.flag_bits & 0x1:
-                    raise UploadError(400, f"Invalid distribution file: encrypted zip entry {member.filename[:100]!r}.")
-                # Opening reads the entry's local header and refuses one whose name differs
-                # from the central directory's (what a streaming reader would unpack).
-                zf.open(member).close()
-                seen.add(member.filename)
-                total += member.file_size
-            _check_bomb(total, size)
-
-            dist_infos = {
-                m.split("/", 1)[0] for m in seen if m.count("/") == 1 and m.split("/", 1)[0].endswith(".dist-info")
-            }
-            matching = [d for d in dist_infos if _dist_info_matches(d, info)]
-            if len(matching) != 1:
-                raise UploadError(
-                    400,
-                    f"Invalid distribution file: the wheel must contain exactly one "
-                    f"'{info.name.replace('-', '_')}-{info.version}.dist-info' directory.",
-                )
-            dist_info = matching[0]
-            if f"{dist_info}/WHEEL" not in seen:
-                raise UploadError(400, f"Invalid distribution file: the wheel has no {dist_info}/WHEEL file.")
-            metadata_name = f"{dist_info}/METADATA"
-            if metadata_name not in seen:
-                raise UploadError(400, f"Invalid distribution file: the wheel has no {metadata_name} file.")
-            member = zf.getinfo(metadata_name)
-            if member.file_size > MAX_METADATA_BYTES:
-                raise UploadError(400, "Invalid distribution file: METADATA is larger than 10 MiB.")
-            metadata = zf.read(member)
+            seen = _check_zip_members(zf, size)
+            metadata = _read_wheel_metadata(zf, seen, info)
     except UploadError:
         raise
     except (
@@ -242,6 +166,55 @@ def inspect_wheel(path: str, *, info: DistInfo, size: int) -> bytes:
         raise UploadError(400, f"Invalid distribution file: not a valid zip archive ({str(exc)[:200]}).") from None
     _check_metadata(metadata, what="the wheel's METADATA", name=info.name, version=info.version)
     return metadata
+
+
+def _check_zip_members(zf: zipfile.ZipFile, size: int) -> set[str]:
+    """Every member's path, uniqueness and headers; the archive's inflated size. Returns
+    the members' names."""
+    members = zf.infolist()
+    if len(members) > MAX_MEMBERS:
+        raise UploadError(400, f"Invalid distribution file: more than {MAX_MEMBERS} members.")
+    if members and min(m.header_offset for m in members) != 0:
+        raise UploadError(
+            400, "Invalid distribution file: data before the first zip entry (e.g. two zips concatenated)."
+        )
+    seen: set[str] = set()
+    total = 0
+    for member in members:
+        _check_member_path(member.filename)
+        if member.filename in seen:
+            raise UploadError(400, f"Invalid distribution file: duplicate zip entry {member.filename[:100]!r}.")
+        if member.flag_bits & 0x1:
+            raise UploadError(400, f"Invalid distribution file: encrypted zip entry {member.filename[:100]!r}.")
+        # Opening reads the entry's local header and refuses one whose name differs from
+        # the central directory's (what a streaming reader would unpack).
+        zf.open(member).close()
+        seen.add(member.filename)
+        total += member.file_size
+    _check_bomb(total, size)
+    return seen
+
+
+def _read_wheel_metadata(zf: zipfile.ZipFile, seen: set[str], info: DistInfo) -> bytes:
+    """The METADATA of the wheel's one .dist-info directory for this name and version."""
+    dist_infos = {m.split("/", 1)[0] for m in seen if m.count("/") == 1 and m.split("/", 1)[0].endswith(".dist-info")}
+    matching = [d for d in dist_infos if _dist_info_matches(d, info)]
+    if len(matching) != 1:
+        raise UploadError(
+            400,
+            f"Invalid distribution file: the wheel must contain exactly one "
+            f"'{info.name.replace('-', '_')}-{info.version}.dist-info' directory.",
+        )
+    dist_info = matching[0]
+    if f"{dist_info}/WHEEL" not in seen:
+        raise UploadError(400, f"Invalid distribution file: the wheel has no {dist_info}/WHEEL file.")
+    metadata_name = f"{dist_info}/METADATA"
+    if metadata_name not in seen:
+        raise UploadError(400, f"Invalid distribution file: the wheel has no {metadata_name} file.")
+    member = zf.getinfo(metadata_name)
+    if member.file_size > MAX_METADATA_BYTES:
+        raise UploadError(400, "Invalid distribution file: METADATA is larger than 10 MiB.")
+    return zf.read(member)
 
 
 def _is_plain_tar(path: str) -> bool:

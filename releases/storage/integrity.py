@@ -1,4 +1,6 @@
-"""Storage and database consistency checks, for `manage.py check_storage`."""
+"""Storage and database consistency checks (read only), for `manage.py check_storage`.
+
+Repairs go through releases.services.storage, which deletes with the key-locked cleanup."""
 
 from __future__ import annotations
 
@@ -7,10 +9,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
 
 from releases.models import File
-from releases.storage import delete_objects, packages_storage
+from releases.storage.objects import packages_storage
 
 
 @dataclass
@@ -58,15 +59,3 @@ def check_storage(older_than: datetime | None = None) -> StorageReport:
             report.orphans.append(key)
     report.missing = [(filename, path, draft) for path, (filename, draft) in rows.items() if path not in seen]
     return report
-
-
-def repair_storage(report: StorageReport) -> tuple[int, int]:
-    """Delete orphans (re-checked against the rows) and draft rows whose object is gone."""
-    still_orphans = [key for key in report.orphans if not File.objects.filter(path=key).exists()]
-    failed = delete_objects(still_orphans)
-    dropped = 0
-    with transaction.atomic():
-        for _filename, path, draft in report.missing:
-            if draft:
-                dropped += File.objects.filter(path=path, release__published__isnull=True).delete()[0]
-    return len(still_orphans) - len(failed), dropped

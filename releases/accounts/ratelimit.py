@@ -40,24 +40,23 @@ def _window() -> timedelta:
     return timedelta(seconds=settings.PYPIDRAFT_AUTH_FAILURE_WINDOW_SECONDS)
 
 
+def live_counters(client_ip: str | None, username: str | None) -> list[AuthFailure]:
+    """The counters of this address and account whose window is still open."""
+    keys = [key for key, _limit in _keys(client_ip, username)]
+    if not keys:
+        return []
+    return list(AuthFailure.objects.filter(key__in=keys, window_start__gt=timezone.now() - _window()))
+
+
 def check(client_ip: str | None, username: str | None, failures: list[AuthFailure]) -> None:
-    """Raise RateLimited if the address or the account used up its failures. `failures`:
-    the live counters of counter_keys() (read with the token, see auth.authenticate_header)."""
+    """Raise RateLimited if the address or the account used up its failures (`failures`:
+    their live_counters)."""
     limits = dict(_keys(client_ip, username))
     now = timezone.now()
     for failure in failures:
         if failure.key in limits and failure.count >= limits[failure.key]:
             remaining = failure.window_start + _window() - now
             raise RateLimited(max(int(remaining.total_seconds()) + 1, 1))
-
-
-def counter_keys(client_ip: str | None, username: str | None) -> list[str]:
-    return [key for key, _limit in _keys(client_ip, username)]
-
-
-def window_start():
-    """Counters whose window started after this are live."""
-    return timezone.now() - _window()
 
 
 def record_failure(client_ip: str | None, username: str | None) -> None:

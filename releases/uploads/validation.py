@@ -1,35 +1,29 @@
-"""The legacy upload pipeline (`POST /legacy/`, `POST /legacy/draft/`), as twine and uv speak it.
+"""Checks of a legacy upload's form and file, before anything is stored.
 
-Small steps, each raising `UploadError(status, message)`:
-authenticate → read the form, streaming the file to a temporary file while hashing,
-with a size limit → validate name, version, filename → check digests → inspect the
-archive → authorize → store and record (services.add_file_to_release).
+Small steps, each raising `UploadError(status, message)`: the action and protocol, the
+fields' lengths and characters, name and version, the filename against them, the digests,
+the archive (releases.uploads.distributions), the release metadata. `validate_upload`
+runs them in order.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-from django.http import UnreadablePostError
 from django.utils.datastructures import MultiValueDict
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from releases import hotpath, multipart
-from releases.auth import Principal
-from releases.distributions import inspect_sdist, inspect_wheel, parse_filename, validate_project_name, validate_version
-from releases.errors import UploadError
+from releases.accounts.authentication import Principal
+from releases.errors import PermissionDenied, UploadError
 from releases.models import File
-from releases.services import LARGE_FILE_BYTES, check_upload_rights
-
-# Room for the metadata form fields that travel next to the file.
-FORM_OVERHEAD_BYTES = 16 * 1024 * 1024
+from releases.names import validate_project_name, validate_version
+from releases.services.uploads import LARGE_FILE_BYTES, authorize
+from releases.uploads.distributions import inspect_sdist, inspect_wheel, parse_filename
+from releases.uploads.form import ReceivedFile
 
 SHORT_FIELDS = {
     "name": 200,
@@ -56,110 +50,6 @@ TEXT_FIELDS = (
     "home_page",
     "download_url",
 )
-
-
-def parse_is_draft(value: str | None) -> bool:
-    """`Is-Draft`: true/1 mean draft, false/0/absent mean not; anything else is an error."""
-    if value is None:
-        return False
-    normalized = value.strip().lower()
-    if normalized in ("true", "1"):
-        return True
-    if normalized in ("false", "0"):
-        return False
-    raise UploadError(
-        400, f"Invalid Is-Draft header {value[:40]!r}: use 'true' or '1' for a draft, 'false' or '0' otherwise."
-    )
-
-
-@dataclass
-class ReceivedFile:
-    """The `content` part: streamed to a temporary file, hashed on the way."""
-
-    raw_name: str
-    tmp: Any
-    size: int = 0
-    sha256: Any = field(default_factory=hashlib.sha256)
-    blake2_256: Any = field(default_factory=lambda: hashlib.blake2b(digest_size=32))
-    md5: Any = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
-
-    @property
-    def path(self) -> str:
-        return self.tmp.name
-
-    def close(self) -> None:
-        self.tmp.close()
-
-
-class _ContentSink:
-    """Where the `content` part goes: hashed, size-checked, written to `received.tmp`."""
-
-    def __init__(self, received: ReceivedFile, max_bytes: int):
-        self.received = received
-        self.max_bytes = max_bytes
-
-    def write(self, data: bytes) -> None:
-        received = self.received
-        received.size += len(data)
-        if received.size > self.max_bytes:
-            raise UploadError(400, file_too_large_message(self.max_bytes))
-        received.sha256.update(data)
-        received.blake2_256.update(data)
-        received.md5.update(data)
-        received.tmp.write(data)
-
-    def finish(self) -> None:
-        self.received.tmp.flush()
-
-
-def file_too_large_message(limit: int) -> str:
-    return f"File too large. Limit is {limit // (1024 * 1024)} MiB ({limit} bytes); contact the index's admins for a larger limit."
-
-
-def read_form(request, *, max_bytes: int) -> tuple[MultiValueDict, ReceivedFile | None]:
-    """Parse the multipart body, streaming the file to a temporary file while hashing it."""
-    content_type = request.META.get("CONTENT_TYPE", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise UploadError(400, "Invalid request: uploads must be sent as multipart/form-data (as twine and uv do).")
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise UploadError(400, "Invalid Content-Length header.") from None
-    if declared > max_bytes + FORM_OVERHEAD_BYTES:
-        raise UploadError(400, file_too_large_message(max_bytes))
-    received: ReceivedFile | None = None
-
-    def new_file(field_name: str, filename: str) -> _ContentSink | None:
-        nonlocal received
-        if field_name != "content":
-            return None
-        if received is not None:
-            raise UploadError(400, "Send exactly one file, in the 'content' field.")
-        tmp = tempfile.NamedTemporaryFile(prefix="pypidraft-upload-", dir=settings.FILE_UPLOAD_TEMP_DIR)  # noqa: SIM115 - closed by the view
-        received = ReceivedFile(raw_name=filename, tmp=tmp)
-        return _ContentSink(received, max_bytes)
-
-    try:
-        form = multipart.parse_form(
-            request.read,
-            declared,
-            multipart.boundary_of(content_type),
-            new_file=new_file,
-            max_field_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
-            max_parts=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
-        )
-    except UploadError:
-        _close(received)
-        raise
-    except (multipart.MultipartError, UnreadablePostError, OSError) as exc:
-        _close(received)
-        raise UploadError(400, f"Invalid multipart body: {str(exc)[:200]}") from None
-    return form, received
-
-
-def _close(received: ReceivedFile | None) -> None:
-    if received is not None:
-        received.close()
 
 
 def check_action(form: MultiValueDict) -> None:
@@ -242,13 +132,6 @@ def release_metadata(form: MultiValueDict) -> dict[str, Any]:
     return metadata
 
 
-def authorize_early(principal: Principal, normalized_name: str) -> None:
-    """Refuse uploads to someone else's project before reading any archive."""
-    project = hotpath.project_for_upload(normalized_name, principal.user)
-    if project is not None:
-        check_upload_rights(principal, project, project.user_role)
-
-
 @dataclass
 class ValidatedUpload:
     name: str
@@ -273,7 +156,10 @@ def validate_upload(form: MultiValueDict, received: ReceivedFile | None, princip
         # A small file's rights are checked with the project's lock (one round trip
         # less; a refused file's object is deleted again); a large one is refused before
         # its archive is read and its transfer starts.
-        authorize_early(principal, normalized_name)
+        try:
+            authorize(principal, normalized_name)
+        except PermissionDenied as exc:
+            raise UploadError(403, str(exc)) from None
     if received is None:
         raise UploadError(400, "Upload payload does not have a file: send it in the 'content' field.")
     filetype = form.get("filetype", "")

@@ -10,9 +10,9 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from releases import hotpath, ratelimit
-from releases.models import ApiToken, Project, Role
-from releases.tokens import api_token_digest
+from releases.accounts import ratelimit
+from releases.accounts.tokens import api_token_digest
+from releases.models import ApiToken
 
 
 class AuthenticationFailed(Exception):
@@ -33,10 +33,6 @@ class Principal:
     @property
     def token_prefix(self) -> str:
         return self.token.prefix if self.token else ""
-
-    def may_act_on(self, project: Project) -> bool:
-        """A token scoped to another project grants nothing on this one."""
-        return self.token is None or self.token.project_id is None or self.token.project_id == project.pk
 
 
 def _credentials_from_header(header: str, *, allow_bearer: bool) -> tuple[str, str] | None:
@@ -66,15 +62,9 @@ def authenticate_header(header: str | None, *, allow_bearer: bool = False, clien
     RateLimited (HTTP 429) before even checking the credentials.
     """
     username = _claimed_username(header)
-    # An API token is read with the rate limit's counters, in one round trip; the
-    # counters are still checked first.
-    token_digest = _claimed_token_digest(header, allow_bearer=allow_bearer)
-    failures, token = hotpath.auth_lookup(
-        ratelimit.counter_keys(client_ip, username), ratelimit.window_start(), token_digest
-    )
-    ratelimit.check(client_ip, username, failures)
+    ratelimit.check(client_ip, username, ratelimit.live_counters(client_ip, username))
     try:
-        return _authenticate_header(header, allow_bearer=allow_bearer, token=token)
+        return _authenticate_header(header, allow_bearer=allow_bearer)
     except AuthenticationFailed:
         if header:
             ratelimit.record_failure(client_ip, username)
@@ -89,22 +79,11 @@ def _claimed_username(header: str | None) -> str | None:
     return credentials[0] if credentials else None
 
 
-def _claimed_token_digest(header: str | None, *, allow_bearer: bool) -> str | None:
-    """The digest of the API token the header offers, if it offers a plausible one."""
-    try:
-        credentials = _credentials_from_header(header or "", allow_bearer=allow_bearer)
-    except AuthenticationFailed:
-        return None
-    if credentials is None or credentials[0] != "__token__" or not _plausible_token(credentials[1]):
-        return None
-    return api_token_digest(credentials[1])
-
-
 def _plausible_token(token: str) -> bool:
     return bool(token) and len(token) <= 256
 
 
-def _authenticate_header(header: str | None, *, allow_bearer: bool, token: ApiToken | None) -> Principal:
+def _authenticate_header(header: str | None, *, allow_bearer: bool) -> Principal:
     if not header:
         raise AuthenticationFailed(
             "Authentication required: use your username and password, or '__token__' and an API token."
@@ -114,7 +93,7 @@ def _authenticate_header(header: str | None, *, allow_bearer: bool, token: ApiTo
         raise AuthenticationFailed("Unsupported authorization scheme: use HTTP Basic (or Bearer for the API).")
     username, secret = credentials
     if username == "__token__":
-        return _authenticate_token(secret, token)
+        return _authenticate_token(secret)
     if len(username) > 150 or len(secret) > 1024 or "\x00" in username + secret:
         raise AuthenticationFailed("Invalid username or password.")
     user = authenticate(username=username, password=secret)
@@ -123,10 +102,16 @@ def _authenticate_header(header: str | None, *, allow_bearer: bool, token: ApiTo
     return Principal(user=user)
 
 
-def _authenticate_token(token: str, api_token: ApiToken | None) -> Principal:
-    """`api_token`: the row found for this token's digest (see authenticate_header)."""
+# What a request needs of its token and its user; the rest stays deferred.
+TOKEN_FIELDS = ("id", "user", "project", "prefix", "last_used", "user__id", "user__username", "user__is_active")
+
+
+def _authenticate_token(token: str) -> Principal:
     if not _plausible_token(token):
         raise AuthenticationFailed("Invalid API token.")
+    api_token = (
+        ApiToken.objects.select_related("user").only(*TOKEN_FIELDS).filter(digest=api_token_digest(token)).first()
+    )
     if api_token is None or not api_token.user.is_active:
         raise AuthenticationFailed("Invalid or revoked API token: create a new one on the API tokens page.")
     now = timezone.now()
@@ -134,13 +119,3 @@ def _authenticate_token(token: str, api_token: ApiToken | None) -> Principal:
     if api_token.last_used is None or (now - api_token.last_used).total_seconds() > 60:
         ApiToken.objects.filter(pk=api_token.pk).update(last_used=now)
     return Principal(user=api_token.user, token=api_token)
-
-
-def role_of(user, project: Project) -> str | None:
-    if not user or not user.is_authenticated:
-        return None
-    return Role.objects.filter(project=project, user=user).values_list("role", flat=True).first()
-
-
-def can_upload(principal: Principal, project: Project) -> bool:
-    return principal.may_act_on(project) and role_of(principal.user, project) is not None

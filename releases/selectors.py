@@ -1,0 +1,91 @@
+"""Reusable reads: each rule for finding, ordering and counting releases exists once here.
+
+Who may see what stays in the queryset methods (`Release.objects.published()`, `.drafts()`,
+`.visible_to(user)`, `Project.objects.public()`); these functions take such a queryset
+when the caller's visibility differs, so one lookup serves the public pages, the JSON API,
+the maintainer API, the dashboard and the management commands alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from releases.models import File, Project, Release
+from releases.names import canonical_version
+
+
+def version_key(version: str) -> tuple[int, Any]:
+    """Sort key of a version string: PEP 440 order, anything unparsable before every version."""
+    try:
+        return (1, Version(version))
+    except InvalidVersion:  # versions are validated on upload; old rows may predate that
+        return (0, version)
+
+
+def by_version(releases: Iterable[Release], *, newest_first: bool = False) -> list[Release]:
+    return sorted(releases, key=lambda release: version_key(release.version), reverse=newest_first)
+
+
+def _is_final(release: Release) -> bool:
+    try:
+        return not Version(release.version).is_prerelease
+    except InvalidVersion:
+        return False
+
+
+def latest_release(releases: Iterable[Release]) -> Release | None:
+    """What pypi.org shows as a project's version (None for no releases).
+
+    Like Warehouse: the newest final release among the unyanked ones, else the newest
+    prerelease among them; only when every release is yanked, the same rule over all.
+    """
+    releases = list(releases)
+    pool = [release for release in releases if not release.yanked] or releases
+    if not pool:
+        return None
+    return max(pool, key=lambda release: (_is_final(release), version_key(release.version)))
+
+
+def find_release(releases: QuerySet[Release], version: str) -> Release | None:
+    """The release of `releases` with this version as uploaded, else with its canonical form
+    (`v1.0` and `1.00` find `1.0`). `releases` sets the visibility (and the project)."""
+    release = releases.filter(version=version).first()
+    if release is not None:
+        return release
+    try:
+        canonical = canonical_version(Version(version))
+    except (InvalidVersion, ValueError):  # ValueError: a number past Python's digit limit
+        return None
+    return releases.filter(canonical_version=canonical).first()
+
+
+def public_project(name: str) -> Project | None:
+    """The project by any spelling of its name, if it has a published release."""
+    return Project.objects.public().filter(normalized_name=canonicalize_name(name)).first()
+
+
+def published_releases(project: Project) -> QuerySet[Release]:
+    """A project's published releases with their files, in filename order."""
+    return (
+        Release.objects.published()
+        .filter(project=project)
+        .prefetch_related(Prefetch("files", queryset=File.objects.order_by("filename")))
+    )
+
+
+def with_release_counts(projects: QuerySet[Project]) -> QuerySet[Project]:
+    """Annotate `draft_count` and `published_count`."""
+    return projects.annotate(
+        draft_count=Count("releases", filter=Q(releases__published__isnull=True), distinct=True),
+        published_count=Count("releases", filter=Q(releases__published__isnull=False), distinct=True),
+    )
+
+
+def with_file_count(releases: QuerySet[Release]) -> QuerySet[Release]:
+    """Annotate `file_count`."""
+    return releases.annotate(file_count=Count("files"))
