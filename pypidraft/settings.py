@@ -85,6 +85,9 @@ PYPIDRAFT_MAX_UPLOAD_BYTES = env_int("PYPIDRAFT_MAX_UPLOAD_BYTES", 100 * 1024 * 
 PYPIDRAFT_AUTH_FAILURES_PER_IP = env_int("PYPIDRAFT_AUTH_FAILURES_PER_IP", 100, minimum=1)
 PYPIDRAFT_AUTH_FAILURES_PER_ACCOUNT = env_int("PYPIDRAFT_AUTH_FAILURES_PER_ACCOUNT", 10, minimum=1)
 PYPIDRAFT_AUTH_FAILURE_WINDOW_SECONDS = env_int("PYPIDRAFT_AUTH_FAILURE_WINDOW_SECONDS", 600, minimum=1)
+# Reverse proxies in front of the app that append to X-Forwarded-For: the client is the Nth
+# address from its right (0: REMOTE_ADDR), for the audit log and the rate limit.
+PYPIDRAFT_TRUSTED_PROXIES = env_int("PYPIDRAFT_TRUSTED_PROXIES", 0, minimum=0)
 PYPIDRAFT_STORAGE = env_choice("PYPIDRAFT_STORAGE", "filesystem", {"filesystem", "s3"})
 
 INSTALLED_APPS = [

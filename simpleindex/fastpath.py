@@ -71,6 +71,9 @@ class StoredSimplePageMiddleware:
         if request.method in ("GET", "HEAD") and not request.META.get("QUERY_STRING"):
             path = request.path_info
             if path == "/simple/" or PROJECT_PATH.match(path):
+                # As CommonMiddleware would, which this path skips: a Host outside
+                # ALLOWED_HOSTS raises DisallowedHost, which Django answers with 400.
+                request.get_host()
                 response = self._serve(request, path)
                 if response is not None:
                     return response

@@ -58,15 +58,22 @@ def _credentials_from_header(header: str, *, allow_bearer: bool) -> tuple[str, s
 def authenticate_header(header: str | None, *, allow_bearer: bool = False, client_ip: str | None = None) -> Principal:
     """Resolve an Authorization header to a Principal or raise AuthenticationFailed.
 
-    Failures are counted per client address and per account; past the limit this raises
-    RateLimited (HTTP 429) before even checking the credentials.
+    Failures are counted (releases/accounts/ratelimit.py has the rule). A password is
+    checked against the limit first and raises RateLimited (HTTP 429) past it, before the
+    password hasher runs. A token is checked first: a valid one always works and reads no
+    counter; an invalid one (or a malformed header) raises RateLimited once its client is
+    over the limit, else it is counted.
     """
     username = _claimed_username(header)
-    ratelimit.check(client_ip, username, ratelimit.live_counters(client_ip, username))
+    is_password = username is not None and username != "__token__"
+    if is_password:
+        ratelimit.check_password(client_ip, username)
     try:
         return _authenticate_header(header, allow_bearer=allow_bearer)
     except AuthenticationFailed:
         if header:
+            if not is_password:
+                ratelimit.check_client(client_ip)
             ratelimit.record_failure(client_ip, username)
         raise
 

@@ -18,6 +18,7 @@ from rest_framework.authentication import BaseAuthentication
 
 from releases.accounts.authentication import AuthenticationFailed, Principal, authenticate_header
 from releases.accounts.ratelimit import RateLimited
+from releases.services.actors import client_ip
 
 REALM = 'Basic realm="pypidraft"'
 CREDENTIALS_HELP = (
@@ -49,7 +50,7 @@ class ApiTokenAuthentication(BaseAuthentication):
         if _is_password_login(header):
             raise exceptions.AuthenticationFailed(CREDENTIALS_HELP)
         try:
-            principal = authenticate_header(header, allow_bearer=True, client_ip=request.META.get("REMOTE_ADDR"))
+            principal = authenticate_header(header, allow_bearer=True, client_ip=client_ip(request))
         except AuthenticationFailed as exc:
             raise exceptions.AuthenticationFailed(exc.message) from None
         except RateLimited as exc:

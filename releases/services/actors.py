@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import getpass
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 
 from releases.accounts.authentication import Principal
@@ -13,8 +15,25 @@ from releases.models import ApiToken, AuditEvent
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The client's address as the audit log and the rate limit record it."""
-    return request.META.get("REMOTE_ADDR") or None
+    """The client's address as the audit log and the rate limit record it.
+
+    REMOTE_ADDR, unless PYPIDRAFT_TRUSTED_PROXIES (N) reverse proxies stand in front: then
+    the Nth address from the right of X-Forwarded-For, the one the outermost trusted proxy
+    saw (each proxy appends its peer; what a client sends itself stays further left). A
+    header with fewer addresses did not come through all of them: REMOTE_ADDR then.
+    Anything that is not an IP address is None.
+    """
+    address = request.META.get("REMOTE_ADDR") or ""
+    proxies = settings.PYPIDRAFT_TRUSTED_PROXIES
+    if proxies:
+        header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        forwarded = [part.strip() for part in header.split(",") if part.strip()]
+        if len(forwarded) >= proxies:
+            address = forwarded[-proxies]
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,9 @@ class UploadFastPathMiddleware:
         draft_endpoint = UPLOAD_PATHS.get(request.path_info) if request.method == "POST" else None
         if draft_endpoint is None:
             return self.get_response(request)
+        # As CommonMiddleware would, before any work: a Host outside ALLOWED_HOSTS raises
+        # DisallowedHost (400), not after the upload committed, when links are built.
+        request.get_host()
         try:
             response = upload_views.upload(request, draft_endpoint=draft_endpoint)
         except (OperationalError, InterfaceError) as exc:

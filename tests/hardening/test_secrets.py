@@ -124,11 +124,17 @@ def test_failed_logins_are_limited_per_account_from_any_address(project, setting
     for n in range(3):
         assert upload_from(f"198.51.100.{n}", "alice", "wrong").status_code == 401
 
-    # A fourth address, and the right password: the account waits for its window.
-    assert_limited(upload_from("198.51.100.77", "alice", PASSWORD))
-    assert_limited(upload_from("198.51.100.78", "ALICE", "wrong"))  # usernames are limited case-insensitively
+    # The account is over its limit: the addresses that failed on it wait for its window,
+    # even with the right password (usernames are limited case-insensitively).
+    assert_limited(upload_from("198.51.100.0", "alice", PASSWORD))
+    assert_limited(upload_from("198.51.100.2", "ALICE", "wrong"))
+    # Another address gets one guess, then waits too.
+    assert upload_from("198.51.100.78", "alice", "wrong").status_code == 401
+    assert_limited(upload_from("198.51.100.78", "alice", PASSWORD))
     # Another account from those very addresses is not affected.
     assert upload_from("198.51.100.0", "bob", PASSWORD).status_code == 200
+    # And the owner, from an address that never failed, is not locked out by the attacks.
+    assert upload_from("198.51.100.77", "alice", PASSWORD).status_code != 429
 
 
 @pytest.mark.django_db
@@ -147,7 +153,9 @@ def test_failed_logins_are_limited_per_address_on_upload_and_api(project, alice,
     assert api_get("garbage", attacker).status_code == 401
 
     assert_limited(upload_from(attacker, "alice", PASSWORD))
-    limited_api = api_get(good_token, attacker)
+    # A valid API token (256 random bits, checked first) is never refused, even from there.
+    assert api_get(good_token, attacker).status_code == 200
+    limited_api = api_get("pypd-invalid-again", attacker)
     assert limited_api.status_code == 429
     assert int(limited_api["Retry-After"]) > 0
     assert "Too many failed authentication attempts" in limited_api.json()["detail"]

@@ -76,3 +76,26 @@ def test_page_cache_evicts_least_recently_used():
     assert cache.get(("a", "j"), 1) == b"12345"
     assert cache.get(("a", "j"), 2) is None  # another serial is a miss
     assert cache.size == 10
+
+
+@pytest.mark.parametrize("path", ["/simple/", "/simple/acme/"])
+def test_fast_path_refuses_a_host_outside_allowed_hosts(client, published, path):
+    assert client.get(path, HTTP_ACCEPT=JSON).status_code == 200  # stored: the fast path would answer
+    assert client.get(path, HTTP_ACCEPT=JSON, HTTP_HOST="evil.example").status_code == 400
+    assert client.head(path, HTTP_HOST="evil.example").status_code == 400
+
+
+@pytest.mark.parametrize("path", ["/legacy/", "/legacy/draft/"])
+def test_upload_fast_path_refuses_a_host_outside_allowed_hosts_before_storing(uploader, project, path):
+    from releases.models import File, Release
+
+    filename, data = make_wheel("acme", "1.0")
+    response = uploader.post(
+        upload_fields("acme", "1.0", filename, data),
+        filename=filename,
+        data=data,
+        path=path,
+        headers={"Host": "evil.example"},
+    )
+    assert response.status_code == 400
+    assert not Release.objects.exists() and not File.objects.exists()
