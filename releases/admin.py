@@ -385,7 +385,9 @@ class ReleaseAdmin(admin.ModelAdmin):
         if release is not None and release.is_draft:
             extra_context["draft"] = release
             extra_context["can_publish"] = self.has_publish_permission(request)
-            if not release.is_expired:
+            # The links are capabilities (whoever holds one installs the draft): only for
+            # staff who may act on the draft, never for those who may only view releases.
+            if extra_context["can_publish"] and not release.is_expired:
                 token = services.draft_token(release)
                 extra_context["draft_index_url"] = draft_index_url(request, token)
                 extra_context["preview_url"] = preview_url(request, release, token)

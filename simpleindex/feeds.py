@@ -2,9 +2,16 @@
 
 Both start from `Release.objects.published()`: a draft never appears, and a published
 draft appears at its publication time (not the time its first file was uploaded).
+
+Every text goes through `xml_text` on its way out: metadata stored before uploads refused
+control characters (or written by other means) must not make a feed unserializable, which
+for the site-wide feed would be a 500 for everyone.
 """
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 from django.contrib.syndication.views import Feed
 from django.http import Http404
@@ -16,9 +23,36 @@ from releases.selectors import public_project
 
 ITEMS = 40
 
+# What XML 1.0 cannot carry at all: C0 controls other than tab, line feed and carriage
+# return, lone surrogates and the noncharacters U+FFFE and U+FFFF.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: str) -> str:
+    """`value` without the characters XML 1.0 cannot carry (for every XML this index writes)."""
+    return NOT_XML.sub("", value) if NOT_XML.search(value) else value
+
+
+def _xml_safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return xml_text(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_xml_safe(item) for item in value)
+    return value
+
+
+class SafeRss201rev2Feed(Rss201rev2Feed):
+    """RSS 2.0 whose texts are cleaned of what XML cannot carry, whatever the database holds."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*map(_xml_safe, args), **{key: _xml_safe(value) for key, value in kwargs.items()})
+
+    def add_item(self, *args: Any, **kwargs: Any) -> None:
+        super().add_item(*map(_xml_safe, args), **{key: _xml_safe(value) for key, value in kwargs.items()})
+
 
 class _ReleaseFeed(Feed):
-    feed_type = Rss201rev2Feed
+    feed_type = SafeRss201rev2Feed
 
     def item_title(self, release: Release) -> str:
         return f"{release.project.name} {release.version}"

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 from packaging.utils import canonicalize_name
 
-from releases.http import private, private_headers
+from releases.http import private, private_headers, public_validator
 from releases.models import File, JournalEntry, Project, Release
 from releases.storage import STORAGE_ERRORS, packages_storage
 from simpleindex import builder
@@ -47,7 +47,8 @@ def public_index_headers(*, content_type: str, serial: int | None, validator: st
     return {
         "Vary": "Accept",
         "X-PyPI-Last-Serial": str(serial or 0),
-        "ETag": f'"{validator}-{FORMAT_CODES[content_type]}-r{RENDER_VERSION}"',
+        # Keyed: the validator names the project's id, whose gaps would reveal hidden projects.
+        "ETag": f'"{public_validator(validator)}-{FORMAT_CODES[content_type]}-r{RENDER_VERSION}"',
         # Revalidate every time: a cache may keep the bytes but must ask whether they changed.
         "Cache-Control": "max-age=0, must-revalidate",
     }
@@ -69,7 +70,10 @@ def index_response(
     try:
         content_type = builder.choose_content_type(request)
     except builder.NotAcceptable as exc:
-        return HttpResponse(str(exc) + "\n", status=406, content_type="text/plain; charset=utf-8")
+        # Another Accept header may get a page: caches must key this answer on it too.
+        return HttpResponse(
+            str(exc) + "\n", status=406, content_type="text/plain; charset=utf-8", headers={"Vary": "Accept"}
+        )
     if validator is None:
         headers = {"Vary": "Accept", "X-PyPI-Last-Serial": str(serial or 0), **private_headers(token_in_url=True)}
     else:

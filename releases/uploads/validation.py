@@ -21,6 +21,7 @@ from releases.accounts.authentication import Principal
 from releases.errors import PermissionDenied, UploadError
 from releases.models import File
 from releases.names import validate_project_name, validate_version
+from releases.rendering import render_description
 from releases.services.uploads import LARGE_FILE_BYTES, authorize
 from releases.uploads.distributions import inspect_sdist, inspect_wheel, parse_filename
 from releases.uploads.form import ReceivedFile
@@ -61,11 +62,53 @@ def check_action(form: MultiValueDict) -> None:
         raise UploadError(400, f"Unknown protocol_version {protocol[:20]!r}: this index speaks version 1.")
 
 
-CONTROL = re.compile(r"[\x00-\x1f]")
+# Free text that may span lines: tab, line feed and carriage return are fine there (the
+# core metadata specification folds Author and Maintainer over lines too).
+MULTI_LINE_FIELDS = ("description", "license", "keywords", "author", "maintainer")
+# Every other field this index stores is one line of printable text, each value of the
+# fields that repeat included. (Fields it does not store are only checked for NUL bytes.)
+SINGLE_LINE_FIELDS = (
+    *SHORT_FIELDS,
+    *(name for name in TEXT_FIELDS if name not in MULTI_LINE_FIELDS),
+    "requires_dist",
+    "classifiers",
+    "provides_extra",
+    "platform",
+    "project_urls",
+)
+# Control characters (C0, DEL, C1) and the two noncharacters XML cannot carry either: they
+# mean nothing in metadata, and an escape or a vertical tab broke every feed they reached.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ufffe\uffff]")
+MULTI_LINE_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+CONTROL_NAMES = {
+    "\t": "tab",
+    "\n": "line feed",
+    "\r": "carriage return",
+    "\x07": "bell",
+    "\x08": "backspace",
+    "\x0b": "vertical tab",
+    "\x0c": "form feed",
+    "\x1b": "escape",
+    "\x7f": "delete",
+}
+
+
+def _control_character_error(key: str, value: str, index: int, *, multi_line: bool) -> UploadError:
+    char = value[index]
+    what = f"the control character U+{ord(char):04X}"
+    if char in CONTROL_NAMES:
+        what += f" ({CONTROL_NAMES[char]})"
+    if multi_line:
+        fix = f"only tabs and line breaks are allowed in {key}: remove it and upload again."
+    elif char in "\r\n":
+        fix = f"{key} must be a single line: join the lines and upload again."
+    else:
+        fix = f"{key} must be one line of printable text: remove it (or use a space) and upload again."
+    return UploadError(400, f"Invalid value for {key}: it contains {what} at character {index + 1}; {fix}")
 
 
 def check_fields(form: MultiValueDict) -> None:
-    """Reject values the database could not store or a person could not mean."""
+    """Reject values the database could not store, a feed could not carry or a person could not mean."""
     for key, values in form.lists():
         for value in values:
             if "\x00" in value:
@@ -74,10 +117,15 @@ def check_fields(form: MultiValueDict) -> None:
         value = form.get(key, "")
         if len(value) > limit:
             raise UploadError(400, f"Invalid value for {key}: at most {limit} characters are allowed.")
-        if key != "summary" and key != "version" and CONTROL.search(value):
-            raise UploadError(400, f"Invalid value for {key}: control characters are not allowed.")
-    if "\n" in form.get("summary", "") or "\r" in form.get("summary", ""):
-        raise UploadError(400, "Invalid value for summary: use a single line.")
+    for key in (*SINGLE_LINE_FIELDS, *MULTI_LINE_FIELDS):
+        multi_line = key in MULTI_LINE_FIELDS
+        pattern = MULTI_LINE_CONTROL if multi_line else CONTROL
+        for value in form.getlist(key):
+            # The version is read stripped (as twine may end it with a line break).
+            checked = value.strip() if key == "version" else value
+            match = pattern.search(checked)
+            if match:
+                raise _control_character_error(key, checked, match.start(), multi_line=multi_line)
 
 
 HEX = re.compile(r"^[0-9a-f]+$")
@@ -129,6 +177,8 @@ def release_metadata(form: MultiValueDict) -> dict[str, Any]:
         if sep and label.strip() and url.strip():
             urls[label.strip()[:100]] = url.strip()
     metadata["project_urls"] = urls
+    # Rendered once, here, before any lock is taken: pages only ever show the stored HTML.
+    metadata["description_html"] = render_description(metadata["description"], metadata["description_content_type"])
     return metadata
 
 
@@ -152,16 +202,16 @@ def validate_upload(form: MultiValueDict, received: ReceivedFile | None, princip
     normalized_name = validate_project_name(name)
     version_string = form.get("version", "").strip()
     version = validate_version(version_string)
-    if received is None or received.size > LARGE_FILE_BYTES:
-        # A small file's rights are checked with the project's lock (one round trip
-        # less; a refused file's object is deleted again); a large one is refused before
-        # its archive is read and its transfer starts.
+    if received is None:
+        # Before any look at the project: the answer must not depend on whether it exists.
+        raise UploadError(400, "Upload payload does not have a file: send it in the 'content' field.")
+    if received.size > LARGE_FILE_BYTES:
+        # A small file's rights are checked under the project's lock; a large one is
+        # refused before its archive is read and its transfer starts.
         try:
-            authorize(principal, normalized_name)
+            authorize(principal, normalized_name, name)
         except PermissionDenied as exc:
             raise UploadError(403, str(exc)) from None
-    if received is None:
-        raise UploadError(400, "Upload payload does not have a file: send it in the 'content' field.")
     filetype = form.get("filetype", "")
     if filetype not in (File.WHEEL, File.SDIST):
         raise UploadError(400, f"Invalid filetype {filetype[:40]!r}: use 'bdist_wheel' or 'sdist'.")

@@ -109,15 +109,114 @@ def test_draft_only_project_is_unknown(rpc, project, uploader):
     assert rpc.release_urls("acme", "2.0") == []
 
 
-def test_multicall(rpc, published):
-    results = rpc.raw(
-        xmlrpc.client.dumps(
-            ([{"methodName": "list_packages", "params": []}, {"methodName": "changelog_last_serial", "params": []}],),
-            "system.multicall",
-        ).encode()
-    )
-    (result,), _ = xmlrpc.client.loads(results.content)
-    assert result[0] == [["acme"]]
+def fault_of(response) -> xmlrpc.client.Fault:
+    assert response.status_code == 200
+    with pytest.raises(xmlrpc.client.Fault) as fault:
+        xmlrpc.client.loads(response.content)
+    return fault.value
+
+
+def test_multicall_is_refused_one_request_is_one_call(rpc, published):
+    calls = [{"methodName": "changelog", "params": [0]}] * 150
+    body = xmlrpc.client.dumps((calls,), "system.multicall").encode()
+    response = rpc.raw(body)
+    fault = fault_of(response)
+    assert fault.faultCode == -32601
+    assert "send each call as a request of its own" in fault.faultString
+    assert len(response.content) < len(body) / 50
+
+
+def test_introspection_lists_the_calls_but_not_multicall(rpc):
+    (methods,), _ = xmlrpc.client.loads(rpc.raw(xmlrpc.client.dumps((), "system.listMethods").encode()).content)
+    assert {"changelog_since_serial", "list_packages_with_serial", "system.methodHelp"} <= set(methods)
+    assert "system.multicall" not in methods
+    body = xmlrpc.client.dumps(("changelog_since_serial",), "system.methodHelp").encode()
+    (text,), _ = xmlrpc.client.loads(rpc.raw(body).content)
+    assert "MAX_CHANGELOG_ROWS" in text
+
+
+@pytest.mark.parametrize("cap", [1, 2])
+def test_changelog_calls_answer_at_most_the_cap_and_mirrors_page_on(rpc, draft, uploader, monkeypatch, cap):
+    from simpleindex import xmlrpc as endpoint
+
+    assert uploader.upload("acme", "1.5").status_code == 200
+
+    everything = rpc.changelog_since_serial(0)
+    assert len(everything) > 2
+    monkeypatch.setattr(endpoint, "MAX_CHANGELOG_ROWS", cap)
+    assert len(rpc.changelog(0)) == cap
+    # Following the last serial seen (what bandersnatch does) reaches the end.
+    seen, serial = [], 0
+    while page := rpc.changelog_since_serial(serial):
+        assert len(page) <= cap
+        seen += page
+        serial = page[-1][4]
+    assert seen == everything
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "fragment"),
+    [
+        (b"<not xml", -32700, "Malformed request"),
+        (xmlrpc.client.dumps((1,), methodresponse=True).encode(), -32600, "not a response"),
+        (xmlrpc.client.dumps((), "no_such_method").encode(), -32601, "Unknown method 'no_such_method'"),
+        (xmlrpc.client.dumps((1, 2), "list_packages").encode(), -32602, "call list_packages()"),
+        (xmlrpc.client.dumps((), "release_urls").encode(), -32602, "call release_urls(package_name, version)"),
+        (xmlrpc.client.dumps(("x",), "changelog_since_serial").encode(), -32602, "since_serial must be an integer"),
+        (xmlrpc.client.dumps((1.5,), "changelog").encode(), -32602, "since must be an integer"),
+        (
+            b"<methodCall><methodName>changelog</methodName><params><param><value><i8>"
+            b"9223372036854775807</i8></value></param></params></methodCall>",
+            -32602,
+            "since must be at most",
+        ),
+        (
+            b"<methodCall><methodName>changelog_since_serial</methodName><params><param><value><i8>"
+            b"99999999999999999999</i8></value></param></params></methodCall>",
+            -32602,
+            "since_serial must be at most",
+        ),
+        (xmlrpc.client.dumps((0, "yes"), "changelog").encode(), -32602, "with_ids must be a boolean"),
+        (xmlrpc.client.dumps(({"a": 1},), "package_releases").encode(), -32602, "package_name must be a string"),
+        (xmlrpc.client.dumps(("acme", 1.0), "release_urls").encode(), -32602, "version must be a string"),
+    ],
+)
+def test_faults_say_what_was_wrong_without_python_exception_text(rpc, published, body, code, fragment):
+    fault = fault_of(rpc.raw(body))
+    assert fault.faultCode == code
+    assert fragment in fault.faultString
+    for leak in ("<class", "Error", "Traceback", "invalid literal", "expat", "year"):
+        assert leak not in fault.faultString
+
+
+def test_an_unexpected_failure_is_a_fault_without_its_text(rpc, published, monkeypatch, caplog):
+    from simpleindex import xmlrpc as endpoint
+
+    def broken(self):
+        raise RuntimeError("secret internals /srv/app")
+
+    monkeypatch.setattr(endpoint.PyPIRPC, "list_packages", broken)
+    fault = fault_of(rpc.raw(xmlrpc.client.dumps((), "list_packages").encode()))
+    assert fault.faultCode == -32603
+    assert "secret internals" not in fault.faultString
+    assert "secret internals" in caplog.text  # the log says why
+
+
+def test_negative_serials_and_timestamps_mean_from_the_start(rpc, draft):
+    assert rpc.changelog_since_serial(-5) == rpc.changelog_since_serial(0)
+    assert rpc.changelog(-5) == rpc.changelog(0)
+
+
+def test_stored_control_characters_never_reach_the_xml(rpc, published):
+    from releases.models import Release
+
+    Release.objects.filter(pk=published.pk).update(yanked=True, yanked_reason="bad\x1b[31m\x0b reason\ufffe")
+    published.files.update(requires_python=">=3.8\x0c")
+    response = rpc.raw(xmlrpc.client.dumps(("acme", "1.0"), "release_urls").encode())
+    assert b"\x1b" not in response.content and b"\x0b" not in response.content
+    ((entry,),), _ = xmlrpc.client.loads(response.content)
+    assert entry["yanked_reason"] == "bad[31m reason"
+    assert entry["requires_python"] == ">=3.8"
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,63 @@ def test_bad_form_fields_are_400(uploader, alice, overrides, fragment):
     assert_rejected(response, 400, fragment)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        (
+            "summary",
+            "red \x1b[31malert",
+            "Invalid value for summary: it contains the control character U+001B (escape)",
+        ),
+        ("summary", "two\nlines", "summary must be a single line"),
+        ("summary", "tab\tbed", "U+0009 (tab) at character 4; summary must be one line"),
+        ("author", "Mallory\x0bBrown", "Invalid value for author: it contains the control character U+000B (vertical"),
+        ("author_email", "m@example.org\n", "Invalid value for author_email"),
+        ("maintainer", "Eve\x7f", "U+007F (delete)"),
+        ("description", "page\x0cbreak", "only tabs and line breaks are allowed in description"),
+        ("license", "MIT\x85", "Invalid value for license: it contains the control character U+0085"),
+        ("keywords", "a\x1fb", "Invalid value for keywords"),
+        ("home_page", "https://example.org/\x07", "Invalid value for home_page"),
+        ("download_url", "https://example.org/\r", "download_url must be a single line"),
+        ("license_expression", "MIT\tOR Apache-2.0", "Invalid value for license_expression"),
+        ("description_content_type", "text/markdown\x1b", "Invalid value for description_content_type"),
+        ("classifiers", "Framework :: Django\x1b", "Invalid value for classifiers"),
+        ("requires_dist", "requests\x08", "Invalid value for requires_dist"),
+        ("project_urls", "Home, https://example.org/\n", "Invalid value for project_urls"),
+        ("summary", "noncharacter \uffff", "U+FFFF"),
+    ],
+)
+def test_control_characters_are_400_naming_the_field(uploader, alice, field, value, fragment):
+    filename, data = make_wheel("acme", "1.0")
+    response = uploader.post(
+        upload_fields("acme", "1.0", filename, data, **{field: value}), filename=filename, data=data
+    )
+    assert_rejected(response, 400, fragment)
+    assert not Release.objects.exists()
+
+
+def test_tabs_and_line_breaks_are_kept_in_multi_line_fields(uploader, alice):
+    filename, data = make_wheel("acme", "1.0")
+    multi_line = {
+        "description": "# Title\r\n\r\n\tcode\nmore",
+        "license": "Line one\n\tLine two",
+        "keywords": "one,\ttwo\nthree",
+        "author": "C. Schultz, Universal Features Syndicate,\n        Los Angeles, CA",
+        "maintainer": "Someone\r\n  Else",
+    }
+    fields = upload_fields("acme", "1.0", filename, data, summary="One line, with unicode: é ✓", **multi_line)
+    response = uploader.post(fields, filename=filename, data=data)
+    assert response.status_code == 200, response.content
+    release = Release.objects.get()
+    assert {name: getattr(release, name) for name in multi_line} == multi_line
+
+
+def test_a_version_ending_in_a_line_break_is_read_stripped(uploader, alice):
+    filename, data = make_wheel("acme", "1.0")
+    response = uploader.post(upload_fields("acme", "1.0\n", filename, data), filename=filename, data=data)
+    assert response.status_code == 200, response.content
+
+
 def test_missing_content_is_400(uploader, alice):
     filename, data = make_wheel("acme", "1.0")
     response = uploader.post(upload_fields("acme", "1.0", filename, data), filename=None, data=None)

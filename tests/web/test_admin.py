@@ -113,6 +113,28 @@ def test_staff_without_change_permission_cannot_publish(draft):
     assert Release.objects.get(pk=draft.pk).is_draft
 
 
+def test_staff_who_may_only_view_releases_do_not_see_the_draft_links(draft):
+    viewer = User.objects.create_user("viewer", password="x" * 20, is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(content_type__app_label="releases", codename="view_release"))
+    response = signed_in(viewer).get(change_url(draft))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "acme" in html and "Draft." in html
+    assert draft_token(draft) not in html
+    assert "/simple/draft/" not in html and "--draft--" not in html
+    assert "preview_url" not in response.context and "draft_index_url" not in response.context
+    for action in ("publish", "discard", "rotate"):
+        assert f"{RELEASES}{draft.pk}/{action}/" not in html
+
+
+def test_staff_who_may_change_releases_see_the_draft_links(draft):
+    moderator = User.objects.create_user("moderator", password="x" * 20, is_staff=True)
+    for codename in ("view_release", "change_release"):
+        moderator.user_permissions.add(Permission.objects.get(content_type__app_label="releases", codename=codename))
+    html = signed_in(moderator).get(change_url(draft)).content.decode()
+    assert f"/simple/draft/{draft_token(draft)}/" in html
+
+
 def test_draft_change_page_shows_links_and_buttons(as_staff, draft):
     html = as_staff.get(change_url(draft)).content.decode()
     token = draft_token(draft)
