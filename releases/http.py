@@ -1,4 +1,4 @@
-"""Headers of private pages, in one place.
+"""Headers of private pages, and the validators of public ones, in one place.
 
 Every page that shows a draft's link or token — draft previews, draft indexes and their
 files, the dashboard, the maintainer API — must never be kept by a shared cache.
@@ -6,7 +6,10 @@ files, the dashboard, the maintainer API — must never be kept by a shared cach
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django.http import HttpResponse
+from django.utils.crypto import salted_hmac
 
 PRIVATE_CACHE_CONTROL = "private, no-store"
 
@@ -31,3 +34,10 @@ def private(response: HttpResponse, *, token_in_url: bool) -> HttpResponse:
     for name, value in private_headers(token_in_url=token_in_url).items():
         response[name] = value
     return response
+
+
+@lru_cache(maxsize=4096)
+def public_validator(seed: str) -> str:
+    """An opaque validator (ETag value) for `seed`: a keyed hash, so that what the seed is
+    made of (a project's id, whose gaps would reveal hidden projects) never shows."""
+    return salted_hmac("pypidraft.validator", seed, algorithm="sha256").hexdigest()[:32]

@@ -154,6 +154,9 @@ class Release(models.Model):
     summary = models.CharField(max_length=512, blank=True, default="")
     description = models.TextField(blank=True, default="")
     description_content_type = models.CharField(max_length=128, blank=True, default="")
+    # The description rendered to sanitised HTML when it was uploaded (releases.rendering):
+    # pages show this and never render, since rendering hostile text costs time.
+    description_html = models.TextField(blank=True, default="", editable=False)
     author = models.TextField(blank=True, default="")
     author_email = models.TextField(blank=True, default="")
     maintainer = models.TextField(blank=True, default="")

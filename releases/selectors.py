@@ -9,6 +9,7 @@ the maintainer API, the dashboard and the management commands alike.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
 from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
@@ -53,15 +54,16 @@ def latest_release(releases: Iterable[Release]) -> Release | None:
 
 def find_release(releases: QuerySet[Release], version: str) -> Release | None:
     """The release of `releases` with this version as uploaded, else with its canonical form
-    (`v1.0` and `1.00` find `1.0`). `releases` sets the visibility (and the project)."""
-    release = releases.filter(version=version).first()
-    if release is not None:
-        return release
-    try:
-        canonical = canonical_version(Version(version))
-    except (InvalidVersion, ValueError):  # ValueError: a number past Python's digit limit
-        return None
-    return releases.filter(canonical_version=canonical).first()
+    (`v1.0` and `1.00` find `1.0`). `releases` sets the visibility (and the project).
+
+    One query whether the release exists or not: a lookup that took one query for an
+    existing draft and two for a missing version told outsiders which drafts exist."""
+    match = Q(version=version)
+    with suppress(InvalidVersion, ValueError):  # ValueError: a number past Python's digit limit
+        match |= Q(canonical_version=canonical_version(Version(version)))
+    # Canonical versions are unique per project: within one project both conditions can
+    # only ever match the same release.
+    return releases.filter(match).first()
 
 
 def public_project(name: str) -> Project | None:

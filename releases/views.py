@@ -7,7 +7,6 @@ so a cache revalidates and never serves a stale page; drafts never enter that pa
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,10 +20,10 @@ from packaging.utils import canonicalize_name
 
 from releases import selectors
 from releases.accounts.tokens import draft_token_for
-from releases.http import private
+from releases.http import private, public_validator
 from releases.links import draft_index_url
 from releases.models import Project, Release
-from releases.rendering import RENDER_VERSION, render_description
+from releases.rendering import RENDER_VERSION, stored_description
 from releases.services import policy
 
 # Bump when the page templates change shape, so old validators never match.
@@ -76,7 +75,7 @@ def release_context(project: Project, release: Release, history: list[Release]) 
         "release": release,
         "files": list(release.files.all()),
         "history": history,
-        "description_html": render_description(release.description, release.description_content_type),
+        "description_html": stored_description(release),
         "links": _links(release),
         "license": release.license_expression or release.license,
         "requires_dist": [str(r) for r in release.requires_dist] if isinstance(release.requires_dist, list) else [],
@@ -98,7 +97,7 @@ def _conditional(request: HttpRequest, project: Project, extra: str, respond) ->
     etag = None
     if not viewer_specific:
         seed = f"{project.pk}:{project.last_serial}:{extra}:{PAGE_VERSION}:{RENDER_VERSION}"
-        etag = '"' + hashlib.sha256(seed.encode()).hexdigest()[:32] + '"'
+        etag = f'"{public_validator(seed)}"'
         if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
             response = HttpResponseNotModified()
             response["ETag"] = etag

@@ -158,13 +158,13 @@ class MaintainerView(APIView):
         """The release, if the caller has a role on its project; outsiders never learn of a draft.
         An action that answers with release_response() needs no files here."""
         project = Project.objects.filter(normalized_name=canonicalize_name(project_name)).first()
-        release = None
-        if project is not None:
-            release = selectors.find_release(_releases(with_files=with_files).filter(project=project), version)
         if project is None or self.role_on(project) is None:
-            if release is None or release.is_draft:
+            # Outsiders: a draft and a missing version cost the same lookup and get the same 404.
+            public = Release.objects.published().filter(project=project) if project else None
+            if public is None or selectors.find_release(public, version) is None:
                 raise exceptions.NotFound(f"No release {version} of a project named '{project_name}'.")
             raise self.deny(project)
+        release = selectors.find_release(_releases(with_files=with_files).filter(project=project), version)
         if release is None:
             raise exceptions.NotFound(f"{project.name} has no release {version}.")
         return release

@@ -50,14 +50,17 @@ def project_role(actor: Actor, project: Project) -> str | None:
     return role_of(actor.user, project)
 
 
-def require_upload(principal: Principal, project: Project, role: str | None) -> None:
-    """The principal (whose role on the project is `role`) may upload to it."""
+def require_upload(principal: Principal, project: Project, role: str | None, *, as_named: str) -> None:
+    """The principal (whose role on the project is `role`) may upload to it.
+
+    The refusal names the project as the upload named it (`as_named`), never by its
+    stored display name: a project with only drafts is hidden from outsiders."""
     if not token_allows(principal.token, project):
-        raise PermissionDenied(f"This API token is scoped to another project and cannot upload to '{project.name}'.")
+        raise PermissionDenied(f"This API token is scoped to another project and cannot upload to '{as_named}'.")
     if role is None:
         raise PermissionDenied(
             f"The user '{principal.user.get_username()}' isn't allowed to upload to project "
-            f"'{project.name}'. Ask an owner of the project to add you as a maintainer."
+            f"'{as_named}'. Ask an owner of the project to add you as a maintainer."
         )
 
 

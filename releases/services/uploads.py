@@ -140,7 +140,7 @@ def _add_locked(upload: _Upload) -> UploadOutcome:
     """The steps under the key's, the project's and the release's locks."""
     lock_object_key(upload.incoming.key)
     if upload.large:
-        authorize(upload.principal, upload.normalized_name)
+        authorize(upload.principal, upload.normalized_name, upload.project_name)
         _start_write(upload).wait()
     project = _locked_project(upload)
     # The rights are known: the object's write overlaps the rest (a file refused below
@@ -164,12 +164,12 @@ def _add_locked(upload: _Upload) -> UploadOutcome:
     )
 
 
-def authorize(principal: Principal, normalized_name: str) -> None:
+def authorize(principal: Principal, normalized_name: str, as_named: str) -> None:
     """Refuse an upload to someone else's existing project (no lock: an early answer, given
     again under the lock)."""
     project = Project.objects.filter(normalized_name=normalized_name).first()
     if project is not None:
-        policy.require_upload(principal, project, policy.role_of(principal.user, project))
+        policy.require_upload(principal, project, policy.role_of(principal.user, project), as_named=as_named)
 
 
 def _identical_large_file(upload: _Upload) -> UploadOutcome | None:
@@ -182,7 +182,9 @@ def _identical_large_file(upload: _Upload) -> UploadOutcome | None:
     if existing is None:
         return None
     project = existing.release.project
-    policy.require_upload(upload.principal, project, policy.role_of(upload.principal.user, project))
+    policy.require_upload(
+        upload.principal, project, policy.role_of(upload.principal.user, project), as_named=upload.project_name
+    )
     return UploadOutcome(release=existing.release, file=existing, result="unchanged")
 
 
@@ -205,7 +207,7 @@ def _locked_project(upload: _Upload) -> Project:
         policy.require_project_creation(upload.principal)
         _create_project(upload)
         project = _lock_project(upload)
-    policy.require_upload(upload.principal, project, project.user_role)
+    policy.require_upload(upload.principal, project, project.user_role, as_named=upload.project_name)
     return project
 
 

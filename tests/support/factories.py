@@ -30,6 +30,7 @@ from packaging.version import Version
 
 from releases.accounts.authentication import Principal
 from releases.models import File, Project, Release, Role
+from releases.rendering import render_description
 from releases.services import (
     Actor,
     IncomingFile,
@@ -80,6 +81,9 @@ def upload_metadata(name: str, version: str, **fields: Any) -> dict[str, Any]:
         form.setlist(key, [value])
     metadata = release_metadata(form)
     metadata.update(fields)
+    if {"description", "description_content_type"} & set(fields) and "description_html" not in fields:
+        # As the upload does: the description is rendered once, when it arrives.
+        metadata["description_html"] = render_description(metadata["description"], metadata["description_content_type"])
     return metadata
 
 

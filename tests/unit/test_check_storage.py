@@ -49,3 +49,29 @@ def test_missing_objects_are_reported_and_draft_rows_dropped(uploader, alice):
     assert "removed 1 draft file rows" in output
     assert "restore them from a backup" in output
     assert list(File.objects.values_list("filename", flat=True)) == ["acme-1.0-py3-none-any.whl"]
+
+
+def truncate_stored(key: str, data: bytes) -> None:
+    """Replace an object's bytes behind the index's back (a damaged disk, a bad restore)."""
+    storage = packages_storage()
+    storage.delete(key)
+    storage.save(key, ContentFile(data))
+
+
+def test_an_object_of_the_wrong_size_is_reported_as_damaged(uploader, alice):
+    assert uploader.upload().status_code == 200
+    stored = File.objects.get()
+    truncate_stored(stored.path, b"PK\x03\x04 cut short")
+    output = run()
+    assert f"damaged object for published file {stored.filename}: 14 bytes instead of {stored.size}" in output
+    assert "1 damaged" in output and "restore them from a backup" in output
+
+
+def test_deep_finds_an_object_of_the_right_size_with_other_bytes(uploader, alice):
+    assert uploader.upload().status_code == 200
+    stored = File.objects.get()
+    truncate_stored(stored.path, b"x" * stored.size)
+    assert "0 damaged" in run()
+    deep = run("--deep")
+    assert f"damaged object for published file {stored.filename}: sha256 " in deep
+    assert "1 damaged" in deep

@@ -72,3 +72,33 @@ def test_ids_cannot_shadow_elements_of_the_page():
 def test_only_checkbox_inputs_survive():
     html = render_description('<input type="text" value="x"><input type="checkbox">', "text/markdown")
     assert 'type="text"' not in html and 'type="checkbox"' in html
+
+
+# --- classes: only what syntax highlighting needs (issue #14, item 8) ----------------------
+
+
+@pytest.mark.parametrize("content_type", ["text/markdown", "text/markdown; variant=CommonMark"])
+def test_a_readme_cannot_borrow_the_sites_classes(content_type):
+    html = render_description(
+        '<p class="notice">This release is a draft</p>'
+        '<a class="button primary" href="https://evil.example/publish">Publish…</a>'
+        '<div class="draft-box panel">x</div><span class="badge badge-draft">draft</span>'
+        '<pre class="plain">p</pre><code class="danger">c</code><table class="files"><tr><td>t</td></tr></table>',
+        content_type,
+    )
+    assert "class=" not in html
+    assert "Publish…" in html and "This release is a draft" in html
+
+
+def test_highlighting_classes_survive():
+    rst = render_description(".. code:: python\n\n   import os\n", "text/x-rst")
+    assert '<pre class="code python literal-block">' in rst and '<span class="kn">import</span>' in rst
+    md = render_description("```python\nx = 1\n```\n", "text/markdown; variant=CommonMark")
+    assert '<code class="language-python">' in md
+    mixed = render_description('<span class="k notice">a</span><div class="highlight button">b</div>', "text/markdown")
+    assert '<span class="k">a</span>' in mixed and '<div class="highlight">b</div>' in mixed
+
+
+def test_malformed_html_is_closed_and_kept():
+    html = render_description("<p><b>bold<div>block</div>tail <i>open", "text/markdown")
+    assert "<b>bold</b>" in html and "<div>block</div>" in html and "<i>open\n</i>" in html
