@@ -48,8 +48,7 @@ from releases.storage.objects import PendingObject, start_create
 # and its object is written before the project is locked.
 LARGE_FILE_BYTES = 8 * 1024 * 1024
 
-# What an upload reads of a release and of the files in its way; the rest stays deferred.
-RELEASE_FIELDS = ("id", "project", "version", "canonical_version", "created", "published", "uploader", "draft_nonce")
+# What an upload reads of the files in its way; the rest (their metadata blobs) stays deferred.
 FILE_FIELDS = ("id", "release", "filename", "packagetype", "sha256_digest", "blake2_256_digest", "path")
 
 
@@ -238,7 +237,6 @@ def _release_for_upload(upload: _Upload, project: Project) -> tuple[Release, boo
     """The release the file goes to, locked (or new, unsaved), and whether it is new."""
     release = (
         Release.objects.select_for_update()
-        .only(*RELEASE_FIELDS)
         .filter(project=project, canonical_version=upload.canonical_version)
         .first()
     )
@@ -371,8 +369,10 @@ def _record(upload: _Upload, project: Project, release: Release, *, created: boo
     if created:
         release.save(force_insert=True)
     else:
-        # The release describes its newest upload.
-        release.save(update_fields=_refresh_metadata(release, upload))
+        # The release describes its newest upload (most often, the files of a version
+        # bring the same metadata: then there is nothing to write).
+        if changed := _refresh_metadata(release, upload):
+            release.save(update_fields=changed)
     stored = _file_row(upload, release)
     stored.save(force_insert=True)
     if not release.is_draft:
@@ -393,10 +393,10 @@ def _record(upload: _Upload, project: Project, release: Release, *, created: boo
 
 
 def _refresh_metadata(release: Release, upload: _Upload) -> list[str]:
-    """Set the upload's metadata on the release; return the fields to save."""
-    for name, value in upload.metadata.items():
-        setattr(release, name, value)
-    changed = list(upload.metadata)
+    """Set the upload's metadata on the release; return the fields that changed."""
+    changed = [name for name, value in upload.metadata.items() if getattr(release, name) != value]
+    for name in changed:
+        setattr(release, name, upload.metadata[name])
     if release.uploader_id is None:
         release.uploader = upload.principal.user
         changed.append("uploader")

@@ -18,7 +18,7 @@ from releases.services.actors import Actor
 from releases.storage import cleanup, object_exists, packages_storage
 from releases.storage.integrity import StorageReport
 from tests.conftest import PASSWORD
-from tests.support.distributions import make_wheel
+from tests.support.distributions import make_wheel, upload_fields
 
 WRITTEN = (Project, Release, File, JournalEntry, BurnedFilename, AuditEvent)
 MARK = dt.datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
@@ -51,15 +51,18 @@ def test_every_row_of_an_upload_goes_through_pre_save_with_its_defaults(alice, u
     assert uploader.upload("acme", "1.0").status_code == 200  # new project, new public release
     first = set(pre_saves)
     pre_saves.clear()
-    assert uploader.upload("acme", "1.0", wheel=make_wheel("acme", "1.0", tag="py2-none-any")).status_code == 200
+    filename, data = make_wheel("acme", "1.0", tag="py2-none-any")
+    fields = {**upload_fields("acme", "1.0", filename, data), "summary": "A new summary"}
+    assert uploader.post(fields, filename=filename, data=data).status_code == 200
     second = set(pre_saves)
 
     for model in (Project, Release, File, JournalEntry, BurnedFilename, AuditEvent):
         assert {(model, name) for name in columns(model)} <= first, model
     for model in (File, JournalEntry, BurnedFilename, AuditEvent):
         assert {(model, name) for name in columns(model)} <= second, model
-    # The release's UPDATE saves the metadata fields through pre_save too.
-    assert {(Release, "summary"), (Release, "requires_dist"), (Release, "classifiers")} <= second
+    # The release's UPDATE saves what changed, through pre_save too, and nothing else.
+    assert {(model, name) for model, name in second if model is Release} == {(Release, "summary")}
+    assert Release.objects.get().summary == "A new summary"
 
     assert set(File.objects.values_list("upload_time", flat=True)) == {MARK}
     release = Release.objects.get()
