@@ -236,9 +236,7 @@ def _create_project(upload: _Upload) -> None:
 def _release_for_upload(upload: _Upload, project: Project) -> tuple[Release, bool]:
     """The release the file goes to, locked (or new, unsaved), and whether it is new."""
     release = (
-        Release.objects.select_for_update()
-        .filter(project=project, canonical_version=upload.canonical_version)
-        .first()
+        Release.objects.select_for_update().filter(project=project, canonical_version=upload.canonical_version).first()
     )
     if release is None:
         return _new_release(upload, project), True
