@@ -60,25 +60,53 @@ def env_choice(name: str, default: str, choices: set[str]) -> str:
 
 
 DEBUG = env_bool("DEBUG", False)
+
+# Local state of a checkout: the development secret key, the SQLite database, package files
+# and collected static files. `make run` and `.venv/bin/python manage.py ...` read the same
+# folder because they read the same settings; tests point it elsewhere.
+VAR_DIR = Path(env_str("PYPIDRAFT_VAR_DIR", "") or BASE_DIR / "var")
+
+# The local deployment is what `make run` serves: an environment that names no database, no
+# object store and no host name (SQLite and files in VAR_DIR, loopback only). It keeps a
+# random secret key in VAR_DIR and serves plain http, so manage.py commands run with no
+# environment agree with the server by construction. Any real deployment (DATABASE_URL, S3
+# or ALLOWED_HOSTS set) must set SECRET_KEY itself.
+LOCAL_DEPLOYMENT = not any(os.environ.get(name) for name in ("DATABASE_URL", "ALLOWED_HOSTS")) and os.environ.get(
+    "PYPIDRAFT_STORAGE", "filesystem"
+) in ("", "filesystem")
+
 SECRET_KEY = os.environ.get("SECRET_KEY") or ""
 if not SECRET_KEY:
-    if not DEBUG:
+    if not (DEBUG or LOCAL_DEPLOYMENT):
         # Draft tokens and API token digests are keyed on SECRET_KEY: a guessable key
         # would reveal every draft.
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    # Development: a random key kept on local disk, so it survives restarts but is
-    # never a value anyone else knows.
-    _key_file = BASE_DIR / "var" / "secret_key"
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set: this environment configures a deployment (DATABASE_URL, "
+            "ALLOWED_HOSTS or PYPIDRAFT_STORAGE=s3); only the local one of `make run` keeps a key "
+            "of its own in var/secret_key."
+        )
+    # A random key kept on local disk, so it survives restarts but is never a value anyone
+    # else knows; created by whichever runs first, the server or a management command.
+    _key_file = VAR_DIR / "secret_key"
     if not _key_file.exists():
         import secrets
 
         _key_file.parent.mkdir(parents=True, exist_ok=True)
-        _key_file.write_text(secrets.token_urlsafe(50))
+        # Written aside and linked into place: a concurrent first run reads a whole key.
+        _tmp = _key_file.with_name(f"secret_key.{os.getpid()}.tmp")
+        with os.fdopen(os.open(_tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as _out:
+            _out.write(secrets.token_urlsafe(50))
+        try:
+            os.link(_tmp, _key_file)
+        except FileExistsError:
+            pass
+        finally:
+            _tmp.unlink()
     SECRET_KEY = _key_file.read_text().strip()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
-PYPIDRAFT_HTTPS = env_bool("PYPIDRAFT_HTTPS", not DEBUG)
+PYPIDRAFT_HTTPS = env_bool("PYPIDRAFT_HTTPS", not DEBUG and not LOCAL_DEPLOYMENT)
 PYPIDRAFT_DRAFT_TTL_DAYS = env_int("PYPIDRAFT_DRAFT_TTL_DAYS", 30, minimum=1)
 PYPIDRAFT_MAX_DRAFTS_PER_PROJECT = env_int("PYPIDRAFT_MAX_DRAFTS_PER_PROJECT", 1, minimum=1)
 PYPIDRAFT_MAX_UPLOAD_BYTES = env_int("PYPIDRAFT_MAX_UPLOAD_BYTES", 100 * 1024 * 1024, minimum=1024)
@@ -141,7 +169,7 @@ WSGI_APPLICATION = "pypidraft.wsgi.application"
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         # No "SELECT 1" before every request: it doubled the database round trips of a
         # stored index page. A connection that broke is dropped after the error it causes
@@ -170,7 +198,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-MEDIA_ROOT = Path(env_str("PYPIDRAFT_MEDIA_ROOT", str(BASE_DIR / "var" / "packages")))
+MEDIA_ROOT = Path(env_str("PYPIDRAFT_MEDIA_ROOT", str(VAR_DIR / "packages")))
 
 # The object store's timeouts (seconds) and attempts per request (S3: botocore's standard
 # retry mode, exponential backoff on 5xx, SlowDown and throttling).
@@ -238,7 +266,7 @@ STORAGES = {
 }
 
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(env_str("PYPIDRAFT_STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+STATIC_ROOT = Path(env_str("PYPIDRAFT_STATIC_ROOT", str(VAR_DIR / "static")))
 # whitenoise serves from the finders too, so `collectstatic` is optional; it only warns
 # when this folder is missing.
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, username: str, **options):
         User = get_user_model()
-        if User.objects.filter(is_superuser=True).exists():
-            self.stdout.write("An admin account exists already.")
+        existing = User.objects.filter(is_superuser=True).order_by("pk").first()
+        if existing is not None:
+            name = existing.get_username()
+            self.stdout.write(
+                f"Admin account: '{name}' (its password was printed when it was created; "
+                f"a new one: .venv/bin/python manage.py changepassword {name})"
+            )
             return
         password = secrets.token_urlsafe(18)
         User.objects.create_superuser(username=username, email="", password=password)
