@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db import connection
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -91,3 +92,65 @@ def with_release_counts(projects: QuerySet[Project]) -> QuerySet[Project]:
 def with_file_count(releases: QuerySet[Release]) -> QuerySet[Release]:
     """Annotate `file_count`."""
     return releases.annotate(file_count=Count("files"))
+
+
+def recent_releases(*, limit: int = 20) -> list[Release]:
+    """The newest published releases, newest first, with their projects."""
+    return list(Release.objects.published().select_related("project").order_by("-published", "-pk")[:limit])
+
+
+SEARCH_QUERY_MAX_LENGTH = 200
+SEARCH_LIMIT = 50
+
+
+def _summary_matches(query: str) -> QuerySet[Release]:
+    """Published releases whose project name or summary matches `query` as text.
+
+    PostgreSQL: full-text search (English stemming, web-search syntax: quotes, `or`, `-`).
+    Other databases (SQLite in development): a case-insensitive substring of the summary.
+    """
+    published = Release.objects.published()
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
+        document = SearchVector("project__name", "summary", config="english")
+        return published.annotate(document=document).filter(
+            document=SearchQuery(query, config="english", search_type="websearch")
+        )
+    return published.filter(summary__icontains=query)
+
+
+def search_projects(query: str, *, limit: int = SEARCH_LIMIT) -> list[tuple[Project, Release]]:
+    """Public projects matching `query` by name or by a published release's summary, each
+    with its latest release: exact name first, then names that start with or contain the
+    query, then summary matches, each group by name. Drafts never match nor show."""
+    query = query.strip()[:SEARCH_QUERY_MAX_LENGTH]
+    if not query:
+        return []
+    normalized = canonicalize_name(query)
+    name_match = Q(name__icontains=query) | Q(normalized_name__icontains=normalized)
+    text_match = Exists(_summary_matches(query).filter(project=OuterRef("pk")))
+    projects = list(
+        Project.objects.public()
+        .filter(name_match | text_match)
+        .annotate(
+            match_order=Case(
+                When(normalized_name=normalized, then=Value(0)),
+                When(normalized_name__startswith=normalized, then=Value(1)),
+                When(name_match, then=Value(2)),
+                default=Value(3),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("match_order", "normalized_name")[:limit]
+    )
+    releases: dict[int, list[Release]] = {project.pk: [] for project in projects}
+    fields = ("pk", "project_id", "version", "summary", "yanked", "published")
+    for release in Release.objects.published().filter(project__in=projects).only(*fields):
+        releases[release.project_id].append(release)
+    results = []
+    for project in projects:
+        latest = latest_release(releases[project.pk])
+        if latest is not None:  # public() saw one; a concurrent discard may not leave one
+            results.append((project, latest))
+    return results

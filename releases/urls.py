@@ -23,6 +23,7 @@ app_name = "releases"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("search/", views.search, name="search"),
     path("legacy/", upload_views.upload, name="upload"),
     path("legacy/draft/", upload_views.upload, {"draft_endpoint": True}, name="upload-draft"),
     path("project/<str:project_name>/", views.project_page, name="project"),

@@ -27,7 +27,7 @@ from releases.rendering import RENDER_VERSION, stored_description
 from releases.services import policy
 
 # Bump when the page templates change shape, so old validators never match.
-PAGE_VERSION = "1"
+PAGE_VERSION = "2"
 
 
 def _public_project(project_name: str) -> Project:
@@ -83,6 +83,23 @@ def release_context(project: Project, release: Release, history: list[Release]) 
     }
 
 
+def simple_index_url(request: HttpRequest) -> str:
+    """This index's /simple/ as an absolute URL: what install commands name."""
+    return request.build_absolute_uri(reverse("simpleindex:root"))
+
+
+def install_commands(option: str, index_url: str, project: Project, release: Release) -> dict[str, str]:
+    """pip and uv commands that install this release from `index_url`.
+
+    `option` is "--index-url" for this index's public releases and "--extra-index-url" for a
+    draft's private index (which serves only the draft, so its dependencies come from PyPI)."""
+    requirement = f"{project.normalized_name}=={release.version}"
+    return {
+        "pip_command": f"pip install {option} {index_url} {requirement}",
+        "uv_command": f"uv pip install {option} {index_url} {requirement}",
+    }
+
+
 def _published_history(project: Project) -> list[Release]:
     return selectors.by_version(Release.objects.published().filter(project=project), newest_first=True)
 
@@ -96,7 +113,8 @@ def _conditional(request: HttpRequest, project: Project, extra: str, respond) ->
     viewer_specific = request.user.is_authenticated or bool(get_messages(request))
     etag = None
     if not viewer_specific:
-        seed = f"{project.pk}:{project.last_serial}:{extra}:{PAGE_VERSION}:{RENDER_VERSION}"
+        # The install commands name this index's absolute URL, so the host is part of the page.
+        seed = f"{project.pk}:{project.last_serial}:{extra}:{simple_index_url(request)}:{PAGE_VERSION}:{RENDER_VERSION}"
         etag = f'"{public_validator(seed)}"'
         if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
             response = HttpResponseNotModified()
@@ -120,8 +138,30 @@ def _public_headers(response: HttpResponse, project: Project) -> None:
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    recent = Release.objects.published().select_related("project").order_by("-published")[:20]
-    return render(request, "releases/home.html", {"recent": recent})
+    index_url = simple_index_url(request)
+    context: dict[str, Any] = {
+        "recent": selectors.recent_releases(),
+        "index_url": index_url,
+        "pip_index_command": f"pip install --index-url {index_url} NAME",
+    }
+    if request.user.is_authenticated:
+        # How to upload here: the absolute endpoint a signed-in person passes to twine or uv.
+        upload_url = request.build_absolute_uri(reverse("releases:upload"))
+        context.update(
+            upload_url=upload_url,
+            draft_upload_url=request.build_absolute_uri(reverse("releases:upload-draft")),
+            twine_command=f"twine upload --repository-url {upload_url} -u __token__ -p YOUR_TOKEN dist/*",
+            uv_publish_command=f"uv publish --publish-url {upload_url} --token YOUR_TOKEN",
+        )
+    return render(request, "releases/home.html", context)
+
+
+@require_safe
+def search(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[: selectors.SEARCH_QUERY_MAX_LENGTH]
+    results = selectors.search_projects(query) if query else []
+    context = {"query": query, "results": results, "limit": selectors.SEARCH_LIMIT}
+    return render(request, "releases/search.html", context)
 
 
 @require_safe
@@ -132,8 +172,13 @@ def project_page(request: HttpRequest, project_name: str) -> HttpResponse:
 
     def respond() -> HttpResponse:
         history = _published_history(project)
-        context = release_context(project, _latest(history), history)
-        context.update(is_latest=True, can_manage=policy.role_of(request.user, project) is not None)
+        latest = _latest(history)
+        context = release_context(project, latest, history)
+        context.update(
+            install_commands("--index-url", simple_index_url(request), project, latest),
+            is_latest=True,
+            can_manage=policy.role_of(request.user, project) is not None,
+        )
         return render(request, "releases/release.html", context)
 
     return _conditional(request, project, "", respond)
@@ -156,6 +201,7 @@ def release_page(request: HttpRequest, project_name: str, version: str) -> HttpR
         latest = _latest(history)
         context = release_context(project, release, history)
         context.update(
+            install_commands("--index-url", simple_index_url(request), project, release),
             is_latest=latest.pk == release.pk,
             latest=latest,
             can_manage=policy.role_of(request.user, project) is not None,
@@ -181,13 +227,11 @@ def preview(request: HttpRequest, project_name: str, spec: tuple[str, str]) -> H
         raise Http404("Unknown or expired draft link.")
     project = release.project
     index_url = draft_index_url(request, draft_token_for(release.draft_nonce))
-    requirement = f"{project.normalized_name}=={release.version}"
     context = release_context(project, release, _published_history(project))
     context.update(
+        install_commands("--extra-index-url", index_url, project, release),
         draft=True,
         draft_index_url=index_url,
-        pip_command=f"pip install --extra-index-url {index_url} {requirement}",
-        uv_command=f"uv pip install --extra-index-url {index_url} {requirement}",
         can_manage=policy.role_of(request.user, project) is not None,
     )
     return private(render(request, "releases/release.html", context), token_in_url=True)

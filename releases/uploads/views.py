@@ -94,21 +94,29 @@ def _add(
 
 
 def _answer(request: HttpRequest, outcome: UploadOutcome) -> list[str]:
-    """What twine --verbose shows: what happened, and a draft's private links."""
+    """What twine --verbose shows: what happened (its first line says DRAFT for a draft, so
+    nobody mistakes a draft upload for a release), and a draft's private links."""
     release, filename = outcome.release, outcome.file.filename
+    where = f"{release.project.name} {release.version}"
+    if not release.is_draft:
+        lines = {
+            "new": f"Uploaded {filename} to {where}.",
+            "replaced": f"Replaced {filename} in {where}.",
+            "unchanged": f"{filename} already exists with identical contents; nothing changed.",
+        }
+        return [lines[outcome.result]]
+    not_public = "it is not public until you publish it."
     lines = {
-        "new": f"Uploaded {filename} to {release.project.name} {release.version}.",
-        "replaced": f"Replaced {filename} in the draft of {release.project.name} {release.version}.",
-        "unchanged": f"{filename} already exists with identical contents; nothing changed.",
+        "new": f"DRAFT: {filename} uploaded to {where}, which is a draft: {not_public}",
+        "replaced": f"DRAFT: Replaced {filename} in {where}, which is a draft: {not_public}",
+        "unchanged": f"DRAFT: {filename} already exists with identical contents in {where}, which is a draft: "
+        f"nothing changed, and {not_public}",
     }
-    body = [lines[outcome.result]]
-    if release.is_draft:
-        token = draft_token(release)
-        body += [
-            f"{release.project.name} {release.version} is a DRAFT: it is not public until you publish it.",
-            f"Draft index: {draft_index_url(request, token)}",
-            f"Preview:     {preview_url(request, release, token)}",
-            f"Install:     pip install --extra-index-url {draft_index_url(request, token)} "
-            f"{release.project.normalized_name}=={release.version}",
-        ]
-    return body
+    token = draft_token(release)
+    index_url = draft_index_url(request, token)
+    return [
+        lines[outcome.result],
+        f"Draft index: {index_url}",
+        f"Preview:     {preview_url(request, release, token)}",
+        f"Install:     pip install --extra-index-url {index_url} {release.project.normalized_name}=={release.version}",
+    ]

@@ -225,7 +225,7 @@ def test_publish_racing_an_upload_never_leaves_a_release_half_published(
         if uploaded.status_code == 400:
             # Only a publish that came first explains a refusal, and the message says so.
             assert "already published" in uploaded.text or uploaded.text.startswith("File already exists")
-        went_into_draft = uploaded.status_code == 200 and "is a DRAFT" in uploaded.text
+        went_into_draft = uploaded.status_code == 200 and uploaded.text.startswith("DRAFT:")
 
         releases = sql.releases(name)
         assert len(releases) == 1 and releases[0][2] is not None and releases[0][3] is None, releases

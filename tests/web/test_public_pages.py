@@ -22,7 +22,7 @@ def test_project_page_shows_the_latest_published_release(client, draft, publishe
     response = client.get("/project/acme/")
     html = response.content.decode()
     assert response.status_code == 200
-    assert "acme 1.0" in html and "pip install acme==1.0" in html
+    assert "acme 1.0" in html and "pip install --index-url http://testserver/simple/ acme==1.0" in html
     assert published.files.count() == 1
     for f in published.files.all():
         assert f.filename in html and f.sha256_digest in html and f.blake2_256_digest in html
@@ -58,13 +58,13 @@ def test_release_page_of_an_older_version_points_to_the_latest(client, project, 
     make_published(project, "1.1", by=alice)
     html = client.get("/project/acme/1.0/").content.decode()
     assert "A newer version is available" in html and "/project/acme/1.1/" in html
-    assert "pip install acme==1.0" in html
+    assert "pip install --index-url http://testserver/simple/ acme==1.0" in html
 
 
 def test_prereleases_are_not_the_default_version(client, project, alice, published):
     make_published(project, "2.0b1", by=alice)
     html = client.get("/project/acme/").content.decode()
-    assert "pip install acme==1.0" in html and "/project/acme/2.0b1/" in html
+    assert "pip install --index-url http://testserver/simple/ acme==1.0" in html and "/project/acme/2.0b1/" in html
 
 
 def test_non_normalized_names_redirect(client, published):
