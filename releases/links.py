@@ -1,4 +1,4 @@
-"""Absolute URLs that maintainers copy: a draft's index and its preview page."""
+"""Absolute URLs that people copy: this index, a draft's index and its preview page."""
 
 from __future__ import annotations
 
@@ -6,6 +6,11 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from releases.models import Release
+
+
+def simple_index_url(request: HttpRequest) -> str:
+    """This index's /simple/: what the install commands of public pages name."""
+    return request.build_absolute_uri(reverse("simpleindex:root"))
 
 
 def draft_index_url(request: HttpRequest, token: str) -> str:

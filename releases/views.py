@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 from releases import selectors
 from releases.accounts.tokens import draft_token_for
 from releases.http import private, public_validator
-from releases.links import draft_index_url
+from releases.links import draft_index_url, simple_index_url
 from releases.models import Project, Release
 from releases.rendering import RENDER_VERSION, stored_description
 from releases.services import policy
@@ -81,11 +81,6 @@ def release_context(project: Project, release: Release, history: list[Release]) 
         "requires_dist": [str(r) for r in release.requires_dist] if isinstance(release.requires_dist, list) else [],
         "classifiers": [str(c) for c in release.classifiers] if isinstance(release.classifiers, list) else [],
     }
-
-
-def simple_index_url(request: HttpRequest) -> str:
-    """This index's /simple/ as an absolute URL: what install commands name."""
-    return request.build_absolute_uri(reverse("simpleindex:root"))
 
 
 def install_commands(option: str, index_url: str, project: Project, release: Release) -> dict[str, str]:

@@ -79,7 +79,6 @@ class UploadOutcome:
     # "new", "replaced" or "unchanged"
     result: str
     replaced_key: str | None = None
-    release_created: bool = False
 
 
 @dataclass
@@ -159,7 +158,6 @@ def _add_locked(upload: _Upload) -> UploadOutcome:
         file=stored,
         result="replaced" if existing is not None else "new",
         replaced_key=existing.path if existing is not None else None,
-        release_created=created,
     )
 
 

@@ -7,8 +7,6 @@ plain text, with the message in the status line too, where twine prints it.
 
 from __future__ import annotations
 
-import logging
-
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -23,8 +21,6 @@ from releases.services.actors import client_ip
 from releases.storage import StorageUnavailable
 from releases.uploads.form import ReceivedFile, parse_is_draft, read_form
 from releases.uploads.validation import ValidatedUpload, validate_upload
-
-logger = logging.getLogger(__name__)
 
 
 def status_response(status: int, message: str, **headers: str) -> HttpResponse:
@@ -43,8 +39,9 @@ def unauthorized(message: str) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def upload(request: HttpRequest, draft_endpoint: bool = False) -> HttpResponse:
+    address = client_ip(request)
     try:
-        principal = authenticate_header(request.META.get("HTTP_AUTHORIZATION"), client_ip=client_ip(request))
+        principal = authenticate_header(request.META.get("HTTP_AUTHORIZATION"), client_ip=address)
     except AuthenticationFailed as exc:
         return unauthorized(exc.message)
     except RateLimited as exc:
@@ -54,7 +51,7 @@ def upload(request: HttpRequest, draft_endpoint: bool = False) -> HttpResponse:
         draft_requested = draft_endpoint or parse_is_draft(request.headers.get("Is-Draft"))
         form, received = read_form(request, max_bytes=settings.PYPIDRAFT_MAX_UPLOAD_BYTES)
         checked = validate_upload(form, received, principal)
-        outcome = _add(request, checked, received, principal, draft_requested)
+        outcome = _add(checked, received, principal, draft_requested, address)
     except UploadError as exc:
         return status_response(exc.status, exc.message)
     except StorageUnavailable as exc:
@@ -66,7 +63,7 @@ def upload(request: HttpRequest, draft_endpoint: bool = False) -> HttpResponse:
 
 
 def _add(
-    request: HttpRequest, checked: ValidatedUpload, received: ReceivedFile, principal: Principal, draft: bool
+    checked: ValidatedUpload, received: ReceivedFile, principal: Principal, draft: bool, address: str | None
 ) -> UploadOutcome:
     incoming = IncomingFile(
         filename=received.raw_name,
@@ -89,7 +86,7 @@ def _add(
         metadata=checked.metadata,
         principal=principal,
         draft_requested=draft,
-        client_ip=client_ip(request),
+        client_ip=address,
     )
 
 
